@@ -1,0 +1,1 @@
+"""berth: a self-hosted compute platform speaking the AWS wire protocols."""

@@ -1,0 +1,229 @@
+"""The ASGI application: one generic path from an AWS request to a handler method and back.
+
+Route by X-Amz-Target (JSON 1.1) or by method + URI template (REST-JSON), verify SigV4, parse
+and validate the input from the model, call `provider.<operation_in_snake_case>(ctx, params)`,
+serialize the result or the ServiceError. No service knowledge lives here.
+"""
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import uuid
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable
+
+import anyio.to_thread
+from botocore import xform_name
+from botocore.model import OperationModel, ServiceModel
+
+from . import cors, protocol, sigv4
+from .errors import ServiceError
+from .models import RestRouter, service_model
+from .validation import validate
+
+log = logging.getLogger(__name__)
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+@dataclass
+class Service:
+    """A service berth serves: its botocore name, the provider with its operations, and the
+    error code the service uses for input that breaks the model's constraints."""
+
+    name: str
+    provider: Any
+    validation_code: str = "InvalidParameterException"
+    max_body: int = 6 * 1024 * 1024
+    model: ServiceModel = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.model = service_model(self.name)
+        self.protocol = self.model.metadata["protocol"]
+        self.router = RestRouter.for_model(self.model) if self.protocol == "rest-json" else None
+
+
+@dataclass
+class RequestContext:
+    request_id: str
+    region: str
+    account_id: str
+    service: str
+    operation: str
+    access_key: str
+    endpoint: str
+
+
+@dataclass
+class _Response:
+    status: int
+    headers: list[tuple[bytes, bytes]]
+    body: bytes
+
+
+class ApiApp:
+    def __init__(self, services: list[Service], lookup_secret: Callable[[str], str | None],
+                 account_id: str, extra: ASGIApp | None = None,
+                 extra_prefixes: tuple[str, ...] = ()) -> None:
+        self.lookup_secret = lookup_secret
+        self.account_id = account_id
+        self.extra, self.extra_prefixes = extra, extra_prefixes
+        self.by_target: dict[str, Service] = {}
+        self.rest: list[Service] = []
+        for svc in services:
+            if svc.protocol == "json":
+                self.by_target[svc.model.metadata["targetPrefix"]] = svc
+            else:
+                self.rest.append(svc)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            if self.extra is not None:
+                await self.extra(scope, receive, send)
+            elif scope["type"] == "lifespan":
+                await _lifespan(receive, send)
+            return
+        path: str = scope["path"]
+        if self.extra is not None and path.startswith(self.extra_prefixes):
+            await self.extra(scope, receive, send)
+            return
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        request_id = str(uuid.uuid4())
+        method = scope["method"]
+        if cors.is_preflight(method, headers):
+            await _send(send, _Response(200, cors.preflight_headers(headers) + [
+                (b"x-amzn-requestid", request_id.encode()), (b"content-length", b"0")], b""))
+            return
+        svc: Service | None = None
+        try:
+            svc, op, groups = self._route(method, path, scope, headers)
+            body = await _read_body(receive, headers, svc.max_body)
+            response = await self._handle(svc, op, groups, scope, headers, body, request_id)
+        except ServiceError as exc:
+            response = _error_response(svc, exc)
+        except Exception:
+            log.exception("request %s failed", request_id)
+            response = _error_response(svc, ServiceError(
+                "InternalFailure", f"An internal error occurred (request {request_id}).",
+                status=500))
+        response.headers.append((b"x-amzn-requestid", request_id.encode()))
+        response.headers.extend(cors.response_headers(headers))
+        await _send(send, response)
+
+    def _route(self, method: str, path: str, scope: Scope, headers: dict[str, str]
+               ) -> tuple[Service, OperationModel, dict[str, str]]:
+        target = headers.get("x-amz-target")
+        if target:
+            prefix, _, name = target.rpartition(".")
+            svc = self.by_target.get(prefix)
+            if svc is None or name not in svc.model.operation_names:
+                raise ServiceError("UnknownOperationException",
+                                   f"Unknown operation {target}")
+            return svc, svc.model.operation_model(name), {}
+        raw_path = scope.get("raw_path") or path.encode()
+        raw = raw_path.decode("latin-1").split("?", 1)[0]
+        query_keys = [p.split("=", 1)[0] for p in
+                      scope.get("query_string", b"").decode("latin-1").split("&") if p]
+        for svc in self.rest:
+            assert svc.router is not None
+            found = svc.router.match(method, raw, query_keys)
+            if found:
+                return svc, found[0], found[1]
+        raise ServiceError("UnknownOperationException",
+                           f"No operation matches {method} {path}", status=404)
+
+    async def _handle(self, svc: Service, op: OperationModel, groups: dict[str, str],
+                      scope: Scope, headers: dict[str, str], body: bytes,
+                      request_id: str) -> _Response:
+        raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+        raw_query = scope.get("query_string", b"").decode("latin-1")
+        identity = sigv4.verify(scope["method"], raw_path.split("?", 1)[0], raw_query,
+                                headers, body, self.lookup_secret)
+        if svc.protocol == "json":
+            params = protocol.parse_json_body(body)
+        else:
+            params = protocol.parse_rest(op, groups, raw_query, headers, body)
+        params = validate(op.input_shape, params, svc.validation_code)
+        ctx = RequestContext(request_id, identity.region, self.account_id, svc.name, op.name,
+                             identity.access_key, f"http://{headers.get('host', 'localhost')}")
+        method = getattr(svc.provider, xform_name(op.name), None)
+        if method is None:
+            raise ServiceError("UnknownOperationException",
+                               f"{op.name} is not supported by berth yet.")
+        if inspect.iscoroutinefunction(method):
+            result = await method(ctx, params)
+        else:
+            result = await anyio.to_thread.run_sync(method, ctx, params)
+        result = result or {}
+        if svc.protocol == "json":
+            return _Response(200, [(b"content-type", b"application/x-amz-json-1.1")],
+                             protocol.dumps(result))
+        status, extra, payload, ctype = protocol.serialize_rest(op, result)
+        hdrs = [(b"content-type", ctype.encode())]
+        hdrs += [(k.encode(), v.encode()) for k, v in extra.items()]
+        return _Response(status, hdrs, payload)
+
+
+async def _read_body(receive: Receive, headers: dict[str, str], limit: int) -> bytes:
+    declared = headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise ServiceError("RequestEntityTooLargeException",
+                           f"Request must be smaller than {limit} bytes.", status=413)
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise asyncio.CancelledError
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise ServiceError("RequestEntityTooLargeException",
+                               f"Request must be smaller than {limit} bytes.", status=413)
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+def _error_response(svc: Service | None, exc: ServiceError) -> _Response:
+    shape = None
+    if svc is not None and exc.code in svc.model.shape_names:
+        shape = svc.model.shape_for(exc.code)
+    status = exc.status or (shape.metadata.get("error", {}).get("httpStatusCode")
+                            if shape is not None else None) or 400
+    body: dict[str, Any] = dict(exc.fields)
+    members = shape.members if shape is not None else {}
+    if "Message" in members:
+        body["Message"] = exc.message
+    body["message"] = exc.message
+    if svc is not None and svc.protocol == "rest-json":
+        if "Type" in members and "Type" not in body:
+            body["Type"] = "User" if status < 500 else "Service"
+        ctype = b"application/json"
+    else:
+        body["__type"] = exc.code
+        ctype = b"application/x-amz-json-1.1"
+    return _Response(int(status), [(b"content-type", ctype),
+                                   (b"x-amzn-errortype", exc.code.encode())],
+                     protocol.dumps(body))
+
+
+async def _send(send: Send, response: _Response) -> None:
+    headers = response.headers
+    if not any(k == b"content-length" for k, _ in headers):
+        headers.append((b"content-length", str(len(response.body)).encode()))
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    await send({"type": "http.response.body", "body": response.body})
+
+
+async def _lifespan(receive: Receive, send: Send) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await send({"type": "lifespan.shutdown.complete"})
+            return

@@ -1,0 +1,87 @@
+"""berth's one settings object: flags first, then BERTH_* variables, then defaults.
+
+The access keys live in the data dir (mode 0600) unless given; the first start generates them, so
+`berth env` can later print the same keys for the running data dir.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import string
+from dataclasses import dataclass, field
+from pathlib import Path
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 4750
+DEFAULT_REGION = "us-east-1"
+DEFAULT_ACCOUNT = "000000000000"
+CREDENTIALS_FILE = "credentials.json"
+ENDPOINT_FILE = "endpoint"
+
+
+@dataclass
+class Settings:
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    data_dir: Path = field(default_factory=lambda: Path(".berth"))
+    database_url: str | None = None
+    access_key: str | None = None
+    secret_key: str | None = None
+    region: str = DEFAULT_REGION
+    account_id: str = DEFAULT_ACCOUNT
+    max_body_bytes: int = 70 * 1024 * 1024
+
+    @classmethod
+    def load(cls, **flags: object) -> "Settings":
+        """Merge flags (None = not given) over BERTH_* variables over defaults."""
+        env = os.environ
+        values: dict[str, object] = {}
+        for name, kind in (("host", str), ("port", int), ("data_dir", Path),
+                           ("database_url", str), ("access_key", str),
+                           ("secret_key", str), ("region", str), ("account_id", str)):
+            given = flags.get(name)
+            if given is None:
+                given = env.get("BERTH_" + name.upper())
+            if given is not None and given != "":
+                values[name] = kind(given)
+        settings = cls(**values)  # type: ignore[arg-type]
+        settings.data_dir = settings.data_dir.resolve()
+        return settings
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'berth.db'}"
+
+    def ensure_credentials(self) -> None:
+        """Fill the keys from the data dir, generating and saving them on first start."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        path = self.data_dir / CREDENTIALS_FILE
+        if self.access_key and self.secret_key:
+            stored = {"access_key": self.access_key, "secret_key": self.secret_key}
+        elif path.exists():
+            stored = json.loads(path.read_text())
+            self.access_key, self.secret_key = stored["access_key"], stored["secret_key"]
+            return
+        else:
+            alphabet = string.ascii_uppercase + string.digits
+            self.access_key = "AKIA" + "".join(secrets.choice(alphabet) for _ in range(16))
+            self.secret_key = secrets.token_urlsafe(30)[:40]
+            stored = {"access_key": self.access_key, "secret_key": self.secret_key}
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(stored, f)
+        os.chmod(path, 0o600)
+
+    def client_env(self, endpoint: str | None = None) -> dict[str, str]:
+        """The variables that point any AWS SDK or the AWS CLI at this berth."""
+        return {
+            "AWS_ENDPOINT_URL": endpoint or self.endpoint,
+            "AWS_ACCESS_KEY_ID": self.access_key or "",
+            "AWS_SECRET_ACCESS_KEY": self.secret_key or "",
+            "AWS_DEFAULT_REGION": self.region,
+        }

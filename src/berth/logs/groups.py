@@ -1,0 +1,128 @@
+"""Log group operations: create, delete, describe, retention, tags."""
+from __future__ import annotations
+
+import fnmatch
+from typing import Any
+
+import sqlalchemy as sa
+
+from ..api.app import RequestContext
+from ..api.errors import ServiceError
+from ..state.store import Store
+from .clock import now_ms
+from .schema import log_groups, log_streams
+from .tokens import decode_token, encode_token
+
+RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096,
+                  1827, 2192, 2557, 2922, 3288, 3653)
+
+
+def group_arn(ctx: RequestContext, name: str) -> str:
+    return f"arn:aws:logs:{ctx.region}:{ctx.account_id}:log-group:{name}"
+
+
+def not_found(what: str) -> ServiceError:
+    return ServiceError("ResourceNotFoundException", f"The specified {what} does not exist.")
+
+
+def get_group(conn: sa.Connection, region: str, name: str) -> sa.Row[Any]:
+    row = conn.execute(sa.select(log_groups).where(
+        log_groups.c.region == region, log_groups.c.name == name)).first()
+    if row is None:
+        raise not_found("log group")
+    return row
+
+
+class LogGroups:
+    store: Store
+
+    def create_log_group(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+        name = req["logGroupName"]
+        with self.store.write() as conn:
+            exists = conn.execute(sa.select(log_groups.c.name).where(
+                log_groups.c.region == ctx.region, log_groups.c.name == name)).first()
+            if exists:
+                raise ServiceError("ResourceAlreadyExistsException",
+                                   "The specified log group already exists")
+            self.store.insert(conn, log_groups, {
+                "region": ctx.region, "name": name, "created_ms": now_ms(),
+                "kms_key_id": req.get("kmsKeyId"),
+                "log_group_class": req.get("logGroupClass", "STANDARD"),
+                "tags": req.get("tags") or {}})
+        return {}
+
+    def delete_log_group(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+        with self.store.write() as conn:
+            get_group(conn, ctx.region, req["logGroupName"])
+            conn.execute(log_groups.delete().where(log_groups.c.region == ctx.region,
+                                                   log_groups.c.name == req["logGroupName"]))
+        return {}
+
+    def describe_log_groups(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+        prefix = req.get("logGroupNamePrefix")
+        pattern = req.get("logGroupNamePattern")
+        if prefix and pattern:
+            raise ServiceError("InvalidParameterException",
+                               "LogGroupNamePrefix and LogGroupNamePattern are mutually "
+                               "exclusive.")
+        limit = req.get("limit", 50)
+        after = decode_token(req.get("nextToken"))
+        q = sa.select(log_groups).where(log_groups.c.region == ctx.region)
+        if prefix:
+            q = q.where(log_groups.c.name >= prefix, log_groups.c.name < prefix + "\uffff")
+        if after is not None:
+            q = q.where(log_groups.c.name > after)
+        if req.get("logGroupClass"):
+            q = q.where(log_groups.c.log_group_class == req["logGroupClass"])
+        q = q.order_by(log_groups.c.name)
+        with self.store.read() as conn:
+            if pattern:
+                rows = [r for r in conn.execute(q)
+                        if fnmatch.fnmatchcase(r.name.lower(), f"*{pattern.lower()}*")]
+                rows = rows[:limit + 1]
+            else:
+                rows = list(conn.execute(q.limit(limit + 1)))
+            sizes = dict(conn.execute(
+                sa.select(log_streams.c.group_name, sa.func.sum(log_streams.c.stored_bytes))
+                .where(log_streams.c.region == ctx.region,
+                       log_streams.c.group_name.in_([r.name for r in rows[:limit]]))
+                .group_by(log_streams.c.group_name)).all()) if rows else {}
+        out: dict[str, Any] = {"logGroups": [self._group_view(ctx, r, sizes.get(r.name) or 0)
+                                             for r in rows[:limit]]}
+        if len(rows) > limit:
+            out["nextToken"] = encode_token(rows[limit - 1].name)
+        return out
+
+    @staticmethod
+    def _group_view(ctx: RequestContext, row: sa.Row[Any], stored: int) -> dict[str, Any]:
+        arn = group_arn(ctx, row.name)
+        view: dict[str, Any] = {
+            "logGroupName": row.name, "creationTime": row.created_ms,
+            "metricFilterCount": 0, "arn": arn + ":*", "logGroupArn": arn,
+            "storedBytes": int(stored), "logGroupClass": row.log_group_class}
+        if row.retention_days:
+            view["retentionInDays"] = row.retention_days
+        if row.kms_key_id:
+            view["kmsKeyId"] = row.kms_key_id
+        return view
+
+    def put_retention_policy(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+        days = req["retentionInDays"]
+        if days not in RETENTION_DAYS:
+            raise ServiceError(
+                "InvalidParameterException",
+                f"1 validation error detected: Value '{days}' at 'retentionInDays' failed to "
+                f"satisfy constraint: Member must satisfy enum value set: "
+                f"[{', '.join(map(str, RETENTION_DAYS))}]")
+        self._set_group(ctx, req["logGroupName"], {"retention_days": days})
+        return {}
+
+    def delete_retention_policy(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+        self._set_group(ctx, req["logGroupName"], {"retention_days": None})
+        return {}
+
+    def _set_group(self, ctx: RequestContext, name: str, values: dict[str, Any]) -> None:
+        with self.store.write() as conn:
+            if self.store.bump(conn, log_groups, {"region": ctx.region, "name": name},
+                               values) is None:
+                raise not_found("log group")

@@ -1,0 +1,13 @@
+"""The CloudWatch Logs provider: one class whose methods are the service's operations."""
+from __future__ import annotations
+
+from ..config import Settings
+from ..state.store import Store
+from . import schema  # noqa: F401  (registers the tables)
+from .groups import LogGroups
+
+
+class LogsService(LogGroups):
+    def __init__(self, store: Store, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings

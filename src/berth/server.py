@@ -1,0 +1,39 @@
+"""The control plane process: settings → store → services → one ASGI app on uvicorn."""
+from __future__ import annotations
+
+import logging
+
+import uvicorn
+
+from .api.app import ApiApp, Service
+from .config import Settings
+from .state.store import Store
+
+log = logging.getLogger(__name__)
+
+
+def build_services(settings: Settings, store: Store) -> list[Service]:
+    from .logs.service import LogsService
+    return [Service("logs", LogsService(store, settings), max_body=5 * 1024 * 1024)]
+
+
+def build_app(settings: Settings) -> tuple[ApiApp, Store]:
+    settings.ensure_credentials()
+    store = Store(settings.db_url)
+    services = build_services(settings, store)
+    store.create_all()
+    keys = {settings.access_key: settings.secret_key}
+    app = ApiApp(services, keys.get, settings.account_id)
+    return app, store
+
+
+def serve(settings: Settings) -> None:
+    app, store = build_app(settings)
+    (settings.data_dir / "endpoint").write_text(settings.endpoint + "\n")
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning",
+                            access_log=False, lifespan="off", loop="uvloop", http="httptools")
+    server = uvicorn.Server(config)
+    try:
+        server.run()
+    finally:
+        store.dispose()

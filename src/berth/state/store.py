@@ -1,0 +1,129 @@
+"""The store: every durable write in berth goes through here.
+
+SQLAlchemy Core over SQLite (WAL) by default or PostgreSQL. Every resource row carries a
+`version`; `cas_update` commits a change only if the row still has the version the caller read,
+which is how schedulers commit claims optimistically (DESIGN "Separation of scheduling from
+state"). The store knows tables and rows, never AWS shapes.
+"""
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from typing import Any, Iterator, Mapping
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine
+
+metadata = sa.MetaData()
+
+
+class VersionConflict(Exception):
+    """A compare-and-swap found the row changed (or gone) since it was read."""
+
+    def __init__(self, table: str, key: Mapping[str, Any], expected: int) -> None:
+        super().__init__(f"{table} {dict(key)} is no longer at version {expected}")
+        self.table, self.key, self.expected = table, dict(key), expected
+
+
+def versioned(name: str, *columns: sa.schema.SchemaItem) -> sa.Table:
+    """Declare a resource table: the columns given plus the row `version`."""
+    return sa.Table(name, metadata, *columns,
+                    sa.Column("version", sa.BigInteger, nullable=False, default=1))
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    # WAL + NORMAL: a committed transaction is in the WAL before COMMIT returns, so it
+    # survives the process being killed (-9); only an OS crash could lose the last commits.
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+class Store:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        if self.is_sqlite:
+            self.engine: Engine = sa.create_engine(
+                url, connect_args={"check_same_thread": False, "timeout": 10},
+                pool_size=8, max_overflow=8)
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+            # SQLite allows one writer: serialise writers here instead of spinning on
+            # SQLITE_BUSY, and start write transactions IMMEDIATE so reads inside them
+            # see the latest committed state.
+            self._write_lock: threading.Lock | None = threading.Lock()
+        else:
+            self.engine = sa.create_engine(url, pool_size=16, max_overflow=16,
+                                           pool_pre_ping=True)
+            self._write_lock = None
+
+    def create_all(self) -> None:
+        with self._writer():
+            metadata.create_all(self.engine)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def _writer(self) -> Iterator[None]:
+        if self._write_lock is None:
+            yield
+        else:
+            with self._write_lock:
+                yield
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A connection for reads: one consistent snapshot per statement."""
+        with self.engine.connect() as conn:
+            yield conn
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A transaction: committed when the block ends, rolled back if it raises."""
+        with self._writer(), self.engine.connect() as conn:
+            if self.is_sqlite:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                except BaseException:
+                    conn.exec_driver_sql("ROLLBACK")
+                    raise
+                else:
+                    conn.exec_driver_sql("COMMIT")
+            else:
+                with conn.begin():
+                    yield conn
+
+    @staticmethod
+    def insert(conn: Connection, table: sa.Table, values: Mapping[str, Any]) -> None:
+        conn.execute(table.insert().values(version=1, **values))
+
+    @staticmethod
+    def cas_update(conn: Connection, table: sa.Table, key: Mapping[str, Any],
+                   expected_version: int, values: Mapping[str, Any]) -> int:
+        """Apply `values` to the row at `key` only if it is still at `expected_version`.
+
+        Returns the new version; raises VersionConflict if the row changed or vanished.
+        """
+        cond = sa.and_(*(table.c[k] == v for k, v in key.items()),
+                       table.c.version == expected_version)
+        new_version = expected_version + 1
+        result = conn.execute(table.update().where(cond).values(version=new_version, **values))
+        if result.rowcount != 1:
+            raise VersionConflict(table.name, key, expected_version)
+        return new_version
+
+    @staticmethod
+    def bump(conn: Connection, table: sa.Table, key: Mapping[str, Any],
+             values: Mapping[str, Any]) -> int | None:
+        """Unconditional update that still advances the version; None if no such row."""
+        cond = sa.and_(*(table.c[k] == v for k, v in key.items()))
+        row = conn.execute(table.update().where(cond)
+                           .values(version=table.c.version + 1, **values)
+                           .returning(table.c.version)).first()
+        return None if row is None else int(row[0])

@@ -1,0 +1,23 @@
+"""Fixtures shared by the whole test suite."""
+from __future__ import annotations
+
+from typing import Iterator
+
+import pytest
+
+from postgres import PostgresUnavailable, find_bindir, postgres_server
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A private PostgreSQL server for the session, as a SQLAlchemy URL.
+
+    Fails (never skips) without PostgreSQL: `make test` installs it, so its absence is a
+    broken setup, not an optional feature.
+    """
+    try:
+        find_bindir()
+    except PostgresUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
+    with postgres_server() as url:
+        yield url

@@ -1,0 +1,282 @@
+"""Tests for the store: compare-and-swap, transactions, concurrency and durability.
+
+Every semantic test runs on SQLite and on a private PostgreSQL server; tables are declared
+in their own MetaData under unique names so they never collide with berth's schema or with
+each other in the shared PostgreSQL database.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from typing import Any, Iterator
+
+import pytest
+import sqlalchemy as sa
+
+from berth.state.store import Store, VersionConflict
+
+THREADS, THREAD_INCREMENTS = 8, 25          # 200 successful increments in all
+PROCESSES, PROCESS_INCREMENTS = 3, 40
+TIME_CAP = 15.0                             # seconds; a stuck run fails instead of hanging
+KEY = {"id": "c"}
+
+
+def counters(name: str) -> sa.Table:
+    """A versioned table of named integer counters, in a private MetaData."""
+    return sa.Table(name, sa.MetaData(),
+                    sa.Column("id", sa.String(64), primary_key=True),
+                    sa.Column("n", sa.Integer, nullable=False),
+                    sa.Column("version", sa.BigInteger, nullable=False, default=1))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def url(request: pytest.FixtureRequest, tmp_path: Any) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'berth.db'}"
+    # Looked up lazily so a SQLite-only selection (-k sqlite) starts no server.
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.fixture
+def store(url: str) -> Iterator[Store]:
+    s = Store(url)
+    yield s
+    s.dispose()
+
+
+@pytest.fixture
+def table(store: Store) -> Iterator[sa.Table]:
+    t = counters(f"counters_{uuid.uuid4().hex[:12]}")
+    t.metadata.create_all(store.engine)
+    yield t
+    t.metadata.drop_all(store.engine)
+
+
+def get(store: Store, table: sa.Table, key: str = "c") -> tuple[int, int] | None:
+    """(n, version) of a counter, or None if it does not exist."""
+    with store.read() as conn:
+        row = conn.execute(sa.select(table.c.n, table.c.version)
+                           .where(table.c.id == key)).first()
+    return None if row is None else (int(row.n), int(row.version))
+
+
+def test_insert_then_read(store: Store, table: sa.Table) -> None:
+    with store.write() as conn:
+        Store.insert(conn, table, {"id": "a", "n": 5})
+        Store.insert(conn, table, {"id": "b", "n": 7})
+    assert get(store, table, "a") == (5, 1)
+    assert get(store, table, "b") == (7, 1)
+    assert get(store, table, "missing") is None
+
+
+def test_cas_update_applies_and_bumps_version(store: Store, table: sa.Table) -> None:
+    with store.write() as conn:
+        Store.insert(conn, table, {**KEY, "n": 0})
+    with store.write() as conn:
+        assert Store.cas_update(conn, table, KEY, 1, {"n": 10}) == 2
+    with store.write() as conn:
+        assert Store.cas_update(conn, table, KEY, 2, {"n": 11}) == 3
+    assert get(store, table) == (11, 3)
+
+
+def test_cas_update_with_stale_version_conflicts_and_changes_nothing(
+        store: Store, table: sa.Table) -> None:
+    with store.write() as conn:
+        Store.insert(conn, table, {**KEY, "n": 0})
+    with store.write() as conn:
+        Store.cas_update(conn, table, KEY, 1, {"n": 1})
+    with pytest.raises(VersionConflict) as info:
+        with store.write() as conn:
+            # Written first in the same transaction: the conflict must undo it too.
+            Store.insert(conn, table, {"id": "other", "n": 99})
+            Store.cas_update(conn, table, KEY, 1, {"n": 42})
+    assert (info.value.table, info.value.key, info.value.expected) == (table.name, KEY, 1)
+    assert get(store, table) == (1, 2)
+    assert get(store, table, "other") is None
+
+
+def test_cas_update_on_deleted_row_conflicts(store: Store, table: sa.Table) -> None:
+    with store.write() as conn:
+        Store.insert(conn, table, {**KEY, "n": 0})
+    with store.write() as conn:
+        conn.execute(table.delete().where(table.c.id == KEY["id"]))
+    with pytest.raises(VersionConflict):
+        with store.write() as conn:
+            Store.cas_update(conn, table, KEY, 1, {"n": 1})
+    assert get(store, table) is None
+
+
+def test_write_rolls_back_when_the_block_raises(store: Store, table: sa.Table) -> None:
+    with pytest.raises(RuntimeError, match="boom"):
+        with store.write() as conn:
+            Store.insert(conn, table, {"id": "a", "n": 1})
+            raise RuntimeError("boom")
+    assert get(store, table, "a") is None
+    # The store stays usable: the rolled-back transaction left no lock behind.
+    with store.write() as conn:
+        Store.insert(conn, table, {"id": "a", "n": 2})
+    assert get(store, table, "a") == (2, 1)
+
+
+def test_failed_statement_rolls_back_the_transaction(store: Store, table: sa.Table) -> None:
+    with store.write() as conn:
+        Store.insert(conn, table, {"id": "a", "n": 1})
+    with pytest.raises(sa.exc.IntegrityError):
+        with store.write() as conn:
+            Store.insert(conn, table, {"id": "b", "n": 1})
+            Store.insert(conn, table, {"id": "a", "n": 1})   # duplicate key
+    assert get(store, table, "b") is None
+    with store.write() as conn:
+        Store.insert(conn, table, {"id": "b", "n": 3})
+    assert get(store, table, "b") == (3, 1)
+
+
+def test_bump_advances_version_unconditionally(store: Store, table: sa.Table) -> None:
+    with store.write() as conn:
+        Store.insert(conn, table, {**KEY, "n": 0})
+    with store.write() as conn:
+        assert Store.bump(conn, table, KEY, {"n": 5}) == 2
+        assert Store.bump(conn, table, KEY, {}) == 3
+        assert Store.bump(conn, table, {"id": "missing"}, {"n": 1}) is None
+    assert get(store, table) == (5, 3)
+    # A reader holding the old version now loses its compare-and-swap.
+    with pytest.raises(VersionConflict):
+        with store.write() as conn:
+            Store.cas_update(conn, table, KEY, 2, {"n": 6})
+
+
+def increment(store: Store, table: sa.Table, successes: int, deadline: float) -> list[int]:
+    """Optimistic read → CAS increments until `successes` commit; the values written."""
+    written: list[int] = []
+    while len(written) < successes and time.monotonic() < deadline:
+        found = get(store, table)
+        assert found is not None
+        n, version = found
+        try:
+            with store.write() as conn:
+                Store.cas_update(conn, table, KEY, version, {"n": n + 1})
+        except VersionConflict:
+            continue
+        written.append(n + 1)
+    return written
+
+
+def assert_no_lost_update(store: Store, table: sa.Table, written: list[int],
+                          expected: int) -> None:
+    # Each commit wrote n+1 over the n it read, so if no update was lost every value
+    # 1..total was written exactly once and the counter ends at total.
+    assert len(written) == expected, f"only {len(written)}/{expected} commits within the time cap"
+    assert sorted(written) == list(range(1, expected + 1))
+    assert get(store, table) == (expected, expected + 1)
+
+
+def test_threads_compete_without_lost_updates(store: Store, table: sa.Table) -> None:
+    with store.write() as conn:
+        Store.insert(conn, table, {**KEY, "n": 0})
+    deadline = time.monotonic() + TIME_CAP
+    results: list[list[int]] = [[] for _ in range(THREADS)]
+    start = threading.Barrier(THREADS)
+
+    def work(i: int) -> None:
+        start.wait()
+        results[i] = increment(store, table, THREAD_INCREMENTS, deadline)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(THREADS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(TIME_CAP + 5)
+    written = [v for r in results for v in r]
+    assert_no_lost_update(store, table, written, THREADS * THREAD_INCREMENTS)
+
+
+def _process_worker(url: str, table_name: str, start: Any, out: Any) -> None:
+    """Runs in a spawned process: its own Store on the same database."""
+    store = Store(url)
+    try:
+        start.wait()
+        out.put(increment(store, counters(table_name), PROCESS_INCREMENTS,
+                          time.monotonic() + TIME_CAP))
+    finally:
+        store.dispose()
+
+
+def test_processes_compete_without_lost_updates(url: str, store: Store,
+                                                table: sa.Table) -> None:
+    with store.write() as conn:
+        Store.insert(conn, table, {**KEY, "n": 0})
+    ctx = multiprocessing.get_context("spawn")
+    start, out = ctx.Barrier(PROCESSES), ctx.Queue()
+    procs = [ctx.Process(target=_process_worker, args=(url, table.name, start, out))
+             for _ in range(PROCESSES)]
+    for p in procs:
+        p.start()
+    try:
+        # Drain the queue before join: a child blocks on exit until its result is read.
+        written = [v for _ in procs for v in out.get(timeout=TIME_CAP + 30)]
+    finally:
+        for p in procs:
+            p.join(10)
+            if p.is_alive():
+                p.kill()
+    assert [p.exitcode for p in procs] == [0] * PROCESSES
+    assert_no_lost_update(store, table, written, PROCESSES * PROCESS_INCREMENTS)
+
+
+# The child commits one row per transaction and acknowledges it on stdout only after
+# write() returned, i.e. after COMMIT: an acknowledged row must survive kill -9.
+_DURABILITY_CHILD = """
+import sys
+import sqlalchemy as sa
+from berth.state.store import Store
+url, name = sys.argv[1:3]
+store = Store(url)
+table = sa.Table(name, sa.MetaData(), autoload_with=store.engine)
+i = 0
+while True:
+    with store.write() as conn:
+        Store.insert(conn, table, {"id": str(i), "n": i})
+    print(i, flush=True)
+    i += 1
+"""
+
+
+def test_sqlite_acknowledged_commits_survive_kill9(tmp_path: Any) -> None:
+    url = f"sqlite:///{tmp_path / 'durable.db'}"
+    store = Store(url)
+    table = counters("durable")
+    table.metadata.create_all(store.engine)
+    store.dispose()
+
+    child = subprocess.Popen([sys.executable, "-c", _DURABILITY_CHILD, url, table.name],
+                             stdout=subprocess.PIPE, text=True)
+    acked: list[str] = []
+    try:
+        assert child.stdout is not None
+        while len(acked) < 50:
+            line = child.stdout.readline()
+            assert line, f"child exited early with {child.wait()}"
+            acked.append(line.strip())
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+        if child.stdout is not None:
+            child.stdout.close()
+    assert child.returncode == -signal.SIGKILL
+
+    reopened = Store(url)
+    try:
+        with reopened.read() as conn:
+            assert conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
+            present = set(conn.execute(sa.select(table.c.id)).scalars())
+        assert set(acked) <= present
+        with reopened.write() as conn:      # the recovered database takes writes again
+            Store.insert(conn, table, {"id": "after", "n": 0})
+    finally:
+        reopened.dispose()
