@@ -72,6 +72,7 @@ class ApiApp:
         self.lookup_secret = lookup_secret
         self.account_id = account_id
         self.extra, self.extra_prefixes = extra, extra_prefixes
+        self.max_body = max((s.max_body for s in services), default=1024 * 1024)
         self.by_target: dict[str, Service] = {}
         self.rest: list[Service] = []
         for svc in services:
@@ -100,9 +101,11 @@ class ApiApp:
             return
         svc: Service | None = None
         try:
-            svc, op, groups = self._route(method, path, scope, headers)
-            body = await _read_body(receive, headers, svc.max_body)
-            response = await self._handle(svc, op, groups, scope, headers, body, request_id)
+            route = self._route(method, path, scope, headers)
+            svc = route[0] if route else None
+            limit = svc.max_body if svc else self.max_body
+            body = await _read_body(receive, headers, limit)
+            response = await self._handle(route, scope, headers, body, request_id)
         except ServiceError as exc:
             response = _error_response(svc, exc)
         except Exception:
@@ -115,14 +118,14 @@ class ApiApp:
         await _send(send, response)
 
     def _route(self, method: str, path: str, scope: Scope, headers: dict[str, str]
-               ) -> tuple[Service, OperationModel, dict[str, str]]:
+               ) -> tuple[Service, OperationModel, dict[str, str]] | None:
+        """The operation a request names, or None (answered after authentication)."""
         target = headers.get("x-amz-target")
         if target:
             prefix, _, name = target.rpartition(".")
             svc = self.by_target.get(prefix)
             if svc is None or name not in svc.model.operation_names:
-                raise ServiceError("UnknownOperationException",
-                                   f"Unknown operation {target}")
+                return None
             return svc, svc.model.operation_model(name), {}
         raw_path = scope.get("raw_path") or path.encode()
         raw = raw_path.decode("latin-1").split("?", 1)[0]
@@ -133,16 +136,24 @@ class ApiApp:
             found = svc.router.match(method, raw, query_keys)
             if found:
                 return svc, found[0], found[1]
-        raise ServiceError("UnknownOperationException",
-                           f"No operation matches {method} {path}", status=404)
+        return None
 
-    async def _handle(self, svc: Service, op: OperationModel, groups: dict[str, str],
+    async def _handle(self, route: tuple[Service, OperationModel, dict[str, str]] | None,
                       scope: Scope, headers: dict[str, str], body: bytes,
                       request_id: str) -> _Response:
         raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
         raw_query = scope.get("query_string", b"").decode("latin-1")
+        # Authenticate before anything else, as AWS does: an unsigned probe learns nothing.
         identity = sigv4.verify(scope["method"], raw_path.split("?", 1)[0], raw_query,
                                 headers, body, self.lookup_secret)
+        if route is None:
+            target = headers.get("x-amz-target")
+            if target:
+                raise ServiceError("UnknownOperationException", f"Unknown operation {target}")
+            raise ServiceError("UnknownOperationException",
+                               f"No operation matches {scope['method']} {scope['path']}",
+                               status=404)
+        svc, op, groups = route
         if svc.protocol == "json":
             params = protocol.parse_json_body(body)
         else:

@@ -17,6 +17,10 @@ from sqlalchemy.engine import Connection, Engine
 
 metadata = sa.MetaData()
 
+# PostgreSQL advisory-lock key held while creating the schema ("berth" in ASCII); other
+# advisory locks in berth must pick different keys.
+_SCHEMA_LOCK_KEY = 0x6265727468
+
 
 class VersionConflict(Exception):
     """A compare-and-swap found the row changed (or gone) since it was read."""
@@ -62,8 +66,15 @@ class Store:
             self._write_lock = None
 
     def create_all(self) -> None:
-        with self._writer():
-            metadata.create_all(self.engine)
+        """Create the missing tables; safe when several processes start at once."""
+        # Processes starting together would race between "does it exist?" and CREATE.
+        # Inside one write transaction the two are atomic: BEGIN IMMEDIATE serialises
+        # SQLite writers across processes, and PostgreSQL replicas queue on an advisory lock.
+        with self.write() as conn:
+            if not self.is_sqlite:
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"),
+                             {"key": _SCHEMA_LOCK_KEY})
+            metadata.create_all(conn)
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -91,7 +102,11 @@ class Store:
                 try:
                     yield conn
                 except BaseException:
-                    conn.exec_driver_sql("ROLLBACK")
+                    # SQLite ends the transaction itself on some errors (SQLITE_FULL,
+                    # SQLITE_IOERR, ...); a ROLLBACK then fails and would hide the real error.
+                    if (not conn.invalidated
+                            and conn.connection.dbapi_connection.in_transaction):
+                        conn.exec_driver_sql("ROLLBACK")
                     raise
                 else:
                     conn.exec_driver_sql("COMMIT")
