@@ -60,6 +60,7 @@ def up(**flags: object) -> None:
     """Run the whole platform on this machine: server and local agent."""
     from .server import serve
     settings = Settings.load(**flags)
+    settings.local_worker = True
     settings.ensure_credentials()
     _announce(settings, "up")
     serve(settings)

@@ -30,7 +30,9 @@ class Settings:
     secret_key: str | None = None
     region: str = DEFAULT_REGION
     account_id: str = DEFAULT_ACCOUNT
-    max_body_bytes: int = 70 * 1024 * 1024
+    # `berth up` runs the function worker and agent in the server process; `berth server`
+    # is the control plane alone.
+    local_worker: bool = False
 
     @classmethod
     def load(cls, **flags: object) -> "Settings":

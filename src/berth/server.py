@@ -13,8 +13,15 @@ log = logging.getLogger(__name__)
 
 
 def build_services(settings: Settings, store: Store) -> list[Service]:
+    from .ecs.service import EcsService
+    from .lambda_.service import LambdaService
     from .logs.service import LogsService
-    return [Service("logs", LogsService(store, settings), max_body=5 * 1024 * 1024)]
+    return [
+        Service("logs", LogsService(store, settings), max_body=5 * 1024 * 1024),
+        Service("ecs", EcsService(store, settings)),
+        Service("lambda", LambdaService(store, settings), validation_code="ValidationException",
+                max_body=80 * 1024 * 1024),
+    ]
 
 
 def build_app(settings: Settings) -> tuple[ApiApp, Store]:
@@ -31,7 +38,7 @@ def serve(settings: Settings) -> None:
     app, store = build_app(settings)
     (settings.data_dir / "endpoint").write_text(settings.endpoint + "\n")
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning",
-                            access_log=False, lifespan="off", loop="uvloop", http="httptools")
+                            access_log=False, lifespan="on", loop="uvloop", http="httptools")
     server = uvicorn.Server(config)
     try:
         server.run()

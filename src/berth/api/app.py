@@ -69,6 +69,7 @@ class ApiApp:
     def __init__(self, services: list[Service], lookup_secret: Callable[[str], str | None],
                  account_id: str, extra: ASGIApp | None = None,
                  extra_prefixes: tuple[str, ...] = ()) -> None:
+        self.services = services
         self.lookup_secret = lookup_secret
         self.account_id = account_id
         self.extra, self.extra_prefixes = extra, extra_prefixes
@@ -82,11 +83,12 @@ class ApiApp:
                 self.rest.append(svc)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
         if scope["type"] != "http":
             if self.extra is not None:
                 await self.extra(scope, receive, send)
-            elif scope["type"] == "lifespan":
-                await _lifespan(receive, send)
             return
         path: str = scope["path"]
         if self.extra is not None and path.startswith(self.extra_prefixes):
@@ -116,6 +118,31 @@ class ApiApp:
         response.headers.append((b"x-amzn-requestid", request_id.encode()))
         response.headers.extend(cors.response_headers(headers))
         await _send(send, response)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        """Providers with background work (reconcilers, dispatchers, workers) define
+        `async startup()` and `async shutdown()`; they run on the server's event loop."""
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    for svc in self.services:
+                        if hasattr(svc.provider, "startup"):
+                            await svc.provider.startup()
+                except Exception as exc:
+                    log.exception("startup failed")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                for svc in reversed(self.services):
+                    if hasattr(svc.provider, "shutdown"):
+                        try:
+                            await svc.provider.shutdown()
+                        except Exception:
+                            log.exception("shutdown of %s failed", svc.name)
+                await send({"type": "lifespan.shutdown.complete"})
+                return
 
     def _route(self, method: str, path: str, scope: Scope, headers: dict[str, str]
                ) -> tuple[Service, OperationModel, dict[str, str]] | None:
@@ -230,11 +257,3 @@ async def _send(send: Send, response: _Response) -> None:
     await send({"type": "http.response.body", "body": response.body})
 
 
-async def _lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return

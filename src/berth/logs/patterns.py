@@ -40,6 +40,7 @@ _TOKEN_RE = re.compile(
     re.X,
 )
 _TERM_RE = re.compile(r'\s*(?P<prefix>[?-]?)(?:(?P<str>"(?:[^"\\]|\\.)*")|(?P<re>%[^%]+%)|(?P<word>[^\s"%][^\s"]*))')
+_FIELD_RE = re.compile(r'"([^"]*)"?|\[([^\]]*)\]?|(\S+)')
 _Token = tuple[str, str]  # (kind, text); kinds: op, sel, str, re, word
 
 
@@ -84,17 +85,19 @@ def _is_num(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+def _scan_error(s: str, pos: int) -> InvalidPattern:
+    ch = s[pos:].lstrip()[0]
+    what = {'"': "Unterminated quoted string", "%": "Unterminated regular expression (missing %)"}
+    return InvalidPattern(what.get(ch, f"Unexpected character {ch!r}"))
+
+
 def _tokenize(s: str) -> list[_Token]:
     toks: list[_Token] = []
     pos = 0
-    while pos < len(s):
-        if not s[pos:].strip():
-            break
+    while s[pos:].strip():
         m = _TOKEN_RE.match(s, pos)
         if not m or m.end() == pos:
-            ch = s[pos:].lstrip()[0]
-            what = {'"': "unterminated quoted string", "%": "unterminated regular expression"}
-            raise InvalidPattern(what.get(ch, f"unexpected character {ch!r}"))
+            raise _scan_error(s, pos)
         kind = m.lastgroup or ""
         toks.append((kind, m.group(kind)))
         pos = m.end()
@@ -111,16 +114,15 @@ def _compile_terms(s: str) -> Matcher:
     while s[pos:].strip():
         m = _TERM_RE.match(s, pos)
         if not m:
-            ch = s[pos:].lstrip()[0]
-            raise InvalidPattern("unterminated quoted string" if ch == '"' else
-                                 "unterminated regular expression" if ch == "%" else
-                                 f"unexpected character {ch!r}")
+            raise _scan_error(s, pos)
         pos = m.end()
         if m["re"]:
             rx = _regex(m["re"])
             pred: Callable[[str], bool] = lambda msg, rx=rx: rx.search(msg) is not None
         else:
             term = _unquote(m["str"]) if m["str"] else m["word"]
+            if term in ("?", "-") and not m["prefix"]:
+                raise InvalidPattern(f"Dangling {term!r} must be followed by a term")
             if m["word"] and re.search(r"[{}\[\]()]", term):
                 raise InvalidPattern(f"Term {term!r} contains special characters and must be quoted")
             pred = lambda msg, term=term: term in msg
@@ -155,9 +157,10 @@ class _Parser:
         return tok
 
     def expect(self, text: str) -> None:
-        tok = self.take()
+        tok = self.peek()
         if tok != ("op", text):
-            raise InvalidPattern(f"Expected {text!r} but found {tok[1]!r}")
+            raise InvalidPattern(f"Expected {text!r} but found {tok[1] if tok else 'end of pattern'!r}")
+        self.pos += 1
 
     def parse_all(self) -> _Node:
         node = self.expr()
@@ -200,6 +203,8 @@ class _Parser:
 
     def comparison(self) -> _Node:
         key = self.operand()
+        if self.peek() is None:
+            raise InvalidPattern("Expected a comparison operator at end of pattern")
         kind, text = self.take()
         if kind == "word" and self.json_mode:
             return self.postfix(key, text)
@@ -264,8 +269,8 @@ class _Parser:
 
 def _compile_json(s: str) -> Matcher:
     toks = _tokenize(s)
-    if toks[0] != ("op", "{") or toks[-1] != ("op", "}"):
-        raise InvalidPattern("JSON filter pattern must be enclosed in { }")
+    if toks[-1] != ("op", "}"):
+        raise InvalidPattern("Unbalanced braces: JSON filter pattern must end with '}'")
     if len(toks) == 2:
         raise InvalidPattern("Empty JSON filter pattern")
     node = _Parser(toks[1:-1], json_mode=True).parse_all()
@@ -298,32 +303,16 @@ def _compile_json(s: str) -> Matcher:
 
 
 def _split_fields(message: str) -> list[str]:
-    fields: list[str] = []
-    i, n = 0, len(message)
-    while i < n:
-        ch = message[i]
-        if ch.isspace():
-            i += 1
-            continue
-        close = {'"': '"', "[": "]"}.get(ch)
-        if close:
-            end = message.find(close, i + 1)
-            end = n if end < 0 else end
-            fields.append(message[i + 1:end])
-            i = end + 1
-        else:
-            end = i
-            while end < n and not message[end].isspace():
-                end += 1
-            fields.append(message[i:end])
-            i = end
-    return fields
+    """Split on whitespace; "quoted" and [bracketed] runs are one field each."""
+    return [next(g for g in m.groups() if g is not None) for m in _FIELD_RE.finditer(message)]
 
 
 def _compile_delimited(s: str) -> Matcher:
     toks = _tokenize(s)
-    if toks[0] != ("op", "[") or toks[-1] != ("op", "]"):
-        raise InvalidPattern("Space-delimited filter pattern must be enclosed in [ ]")
+    if toks[-1] != ("op", "]"):
+        raise InvalidPattern("Unbalanced brackets: space-delimited filter pattern must end with ']'")
+    if len(toks) == 2:
+        raise InvalidPattern("Empty space-delimited filter pattern")
     entries: list[list[_Token]] = [[]]
     for tok in toks[1:-1]:
         if tok in (("op", "["), ("op", "]"), ("op", "{"), ("op", "}")):
