@@ -17,7 +17,10 @@ def postgres_url() -> Iterator[str]:
     """
     try:
         find_bindir()
+        problem = ""
     except PostgresUnavailable as exc:
-        pytest.fail(str(exc), pytrace=False)
+        problem = str(exc)
+    if problem:     # failed outside the except block, so the report is just the message
+        pytest.fail(problem, pytrace=False)
     with postgres_server() as url:
         yield url

@@ -14,12 +14,12 @@ import sys
 import threading
 import time
 import uuid
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 import sqlalchemy as sa
 
-from berth.state.store import Store, VersionConflict
+from berth.state.store import Store, VersionConflict, versioned
 
 THREADS, THREAD_INCREMENTS = 8, 25          # 200 successful increments in all
 PROCESSES, PROCESS_INCREMENTS = 3, 40
@@ -151,6 +151,24 @@ def test_bump_advances_version_unconditionally(store: Store, table: sa.Table) ->
             Store.cas_update(conn, table, KEY, 2, {"n": 6})
 
 
+def test_sqlite_error_that_ends_the_transaction_is_not_masked(tmp_path: Any) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'full.db'}")
+    table = counters("full")
+    table.metadata.create_all(store.engine)
+    # Capping the file at its current size makes inserts fail with SQLITE_FULL, after which
+    # SQLite has already rolled back: write() must surface that error, not a failed ROLLBACK.
+    with pytest.raises(sa.exc.OperationalError, match="full"):
+        with store.write() as conn:
+            conn.exec_driver_sql("PRAGMA max_page_count=1")
+            for i in range(100_000):
+                Store.insert(conn, table, {"id": f"{i:064d}", "n": i})
+    store.dispose()     # the pooled connection keeps its cap
+    reopened = Store(f"sqlite:///{tmp_path / 'full.db'}")
+    with reopened.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(table)).scalar() == 0
+    reopened.dispose()
+
+
 def increment(store: Store, table: sa.Table, successes: int, deadline: float) -> list[int]:
     """Optimistic read → CAS increments until `successes` commit; the values written."""
     written: list[int] = []
@@ -196,37 +214,97 @@ def test_threads_compete_without_lost_updates(store: Store, table: sa.Table) -> 
     assert_no_lost_update(store, table, written, THREADS * THREAD_INCREMENTS)
 
 
-def _process_worker(url: str, table_name: str, start: Any, out: Any) -> None:
-    """Runs in a spawned process: its own Store on the same database."""
-    store = Store(url)
+def _in_child(prepare: Callable[..., Callable[[], Any]], args: tuple[Any, ...],
+              start: Any, out: Any) -> None:
+    """Entry point of spawned processes: prepare, wait for the others, run, report."""
     try:
-        start.wait()
-        out.put(increment(store, counters(table_name), PROCESS_INCREMENTS,
-                          time.monotonic() + TIME_CAP))
+        run = prepare(*args)
+        start.wait()        # everything slow (imports, connecting) is done: start together
+        out.put((True, run()))
+    except Exception as exc:    # reported to the parent, which fails the test
+        out.put((False, repr(exc)))
+
+
+def run_processes(prepare: Callable[..., Callable[[], Any]], args: tuple[Any, ...],
+                  count: int) -> list[Any]:
+    """In `count` spawned processes, run what prepare(*args) returns, all released together."""
+    ctx = multiprocessing.get_context("spawn")
+    start, out = ctx.Barrier(count), ctx.Queue()
+    procs = [ctx.Process(target=_in_child, args=(prepare, args, start, out))
+             for _ in range(count)]
+    for p in procs:
+        p.start()
+    try:
+        # Drain the queue before join: a child blocks on exit until its result is read.
+        reports = [out.get(timeout=TIME_CAP + 30) for _ in procs]
     finally:
-        store.dispose()
+        for p in procs:
+            p.join(10)
+            if p.is_alive():
+                p.kill()
+    assert [r for ok, r in reports if not ok] == []
+    return [r for _, r in reports]
+
+
+def _incrementer(url: str, table_name: str) -> Callable[[], list[int]]:
+    store, table = Store(url), counters(table_name)
+    get(store, table)                   # connect before the start line
+
+    def run() -> list[int]:
+        try:
+            return increment(store, table, PROCESS_INCREMENTS, time.monotonic() + TIME_CAP)
+        finally:
+            store.dispose()
+    return run
 
 
 def test_processes_compete_without_lost_updates(url: str, store: Store,
                                                 table: sa.Table) -> None:
     with store.write() as conn:
         Store.insert(conn, table, {**KEY, "n": 0})
-    ctx = multiprocessing.get_context("spawn")
-    start, out = ctx.Barrier(PROCESSES), ctx.Queue()
-    procs = [ctx.Process(target=_process_worker, args=(url, table.name, start, out))
-             for _ in range(PROCESSES)]
-    for p in procs:
-        p.start()
-    try:
-        # Drain the queue before join: a child blocks on exit until its result is read.
-        written = [v for _ in procs for v in out.get(timeout=TIME_CAP + 30)]
-    finally:
-        for p in procs:
-            p.join(10)
-            if p.is_alive():
-                p.kill()
-    assert [p.exitcode for p in procs] == [0] * PROCESSES
+    results = run_processes(_incrementer, (url, table.name), PROCESSES)
+    written = [v for r in results for v in r]
     assert_no_lost_update(store, table, written, PROCESSES * PROCESS_INCREMENTS)
+
+
+@pytest.fixture
+def fresh_url(url: str) -> Iterator[str]:
+    """`url`, but an empty database: for tests that create berth's global schema."""
+    if url.startswith("sqlite"):
+        yield url
+        return
+    name = f"fresh_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    yield sa.make_url(url).set(database=name).render_as_string(hide_password=False)
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
+def _schema_creator(url: str, names: list[str]) -> Callable[[], None]:
+    """Declares `names` in berth's global metadata (of this child only)."""
+    for name in names:
+        versioned(name, sa.Column("id", sa.String(64), primary_key=True))
+    store = Store(url)
+    with store.read() as conn:          # connect before the start line
+        conn.exec_driver_sql("SELECT 1")
+
+    def run() -> None:
+        try:
+            store.create_all()
+        finally:
+            store.dispose()
+    return run
+
+
+def test_create_all_from_processes_starting_together(fresh_url: str) -> None:
+    names = [f"schema_{i}" for i in range(20)]
+    run_processes(_schema_creator, (fresh_url, names), PROCESSES + 1)
+    engine = sa.create_engine(fresh_url)
+    assert set(names) <= set(sa.inspect(engine).get_table_names())
+    engine.dispose()
 
 
 # The child commits one row per transaction and acknowledges it on stdout only after

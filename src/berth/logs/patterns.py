@@ -63,11 +63,17 @@ def _unquote(raw: str) -> str:
     return re.sub(r"\\(.)", r"\1", raw[1:-1], flags=re.S)
 
 
-def _regex(raw: str) -> re.Pattern[str]:
+def _regex(raw: str) -> Callable[[str], bool]:
+    """``%regex%`` -> predicate searching a string with Python ``re``."""
     try:
-        return re.compile(raw[1:-1])
+        rx = re.compile(raw[1:-1])
     except re.error as exc:
         raise InvalidPattern(f"Invalid regular expression {raw}: {exc}") from None
+    return lambda s: rx.search(s) is not None
+
+
+def _substring(term: str) -> Callable[[str], bool]:
+    return lambda s: term in s
 
 
 def _wildcard(value: str) -> Callable[[str], bool]:
@@ -117,15 +123,14 @@ def _compile_terms(s: str) -> Matcher:
             raise _scan_error(s, pos)
         pos = m.end()
         if m["re"]:
-            rx = _regex(m["re"])
-            pred: Callable[[str], bool] = lambda msg, rx=rx: rx.search(msg) is not None
+            pred = _regex(m["re"])
         else:
             term = _unquote(m["str"]) if m["str"] else m["word"]
             if term in ("?", "-") and not m["prefix"]:
                 raise InvalidPattern(f"Dangling {term!r} must be followed by a term")
             if m["word"] and re.search(r"[{}\[\]()]", term):
                 raise InvalidPattern(f"Term {term!r} contains special characters and must be quoted")
-            pred = lambda msg, term=term: term in msg
+            pred = _substring(term)
         if m["prefix"] == "?":
             groups.append([(False, pred)])
         else:
@@ -249,8 +254,7 @@ class _Parser:
                 return lambda v: _is_num(v) and cmp(v, bound)
             return lambda v: (f := _to_num(v)) is not None and cmp(f, bound)
         if kind == "re":
-            rx = _regex(text)
-            str_eq: Callable[[str], bool] = lambda s: rx.search(s) is not None
+            str_eq = _regex(text)
         else:
             str_eq = _wildcard(_unquote(text) if kind == "str" else text)
         if num is not None and self.json_mode:
