@@ -16,11 +16,13 @@ def build_services(settings: Settings, store: Store) -> list[Service]:
     from .ecs.service import EcsService
     from .lambda_.service import LambdaService
     from .logs.service import LogsService
+    inline = store.is_sqlite
     return [
-        Service("logs", LogsService(store, settings), max_body=5 * 1024 * 1024),
-        Service("ecs", EcsService(store, settings)),
+        Service("logs", LogsService(store, settings), max_body=5 * 1024 * 1024,
+                inline_quick_reads=inline),
+        Service("ecs", EcsService(store, settings), inline_quick_reads=inline),
         Service("lambda", LambdaService(store, settings), validation_code="ValidationException",
-                max_body=80 * 1024 * 1024),
+                max_body=80 * 1024 * 1024, inline_quick_reads=inline),
     ]
 
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import json
 from typing import Any, Mapping
+
+import orjson
 from urllib.parse import parse_qsl, unquote
 
 from botocore.model import OperationModel, Shape
@@ -26,15 +27,15 @@ def _json_default(value: Any) -> Any:
 
 
 def dumps(value: Any) -> bytes:
-    return json.dumps(value, default=_json_default, separators=(",", ":")).encode()
+    return orjson.dumps(value, default=_json_default, option=orjson.OPT_PASSTHROUGH_DATETIME)
 
 
 def parse_json_body(body: bytes) -> dict[str, Any]:
     if not body.strip():
         return {}
     try:
-        value = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        value = orjson.loads(body)
+    except (orjson.JSONDecodeError, UnicodeDecodeError):
         raise ServiceError("SerializationException",
                            "Start of structure or map found where not expected, or the "
                            "request body is not valid JSON.") from None
