@@ -33,6 +33,13 @@ class Settings:
     # `berth up` runs the function worker and agent in the server process; `berth server`
     # is the control plane alone.
     local_worker: bool = False
+    logs_purge_interval: float = 300.0  # seconds between deletions of expired log events
+    # ECS control plane: an agent silent this long is marked agentConnected=false; after the
+    # grace period more its tasks are stopped (services replace them). Seconds.
+    ecs_agent_timeout: float = 30.0
+    ecs_agent_grace: float = 30.0
+    # How often the service reconciler and failure detector look even when nothing woke them.
+    ecs_reconcile_interval: float = 1.0
 
     @classmethod
     def load(cls, **flags: object) -> "Settings":
@@ -41,7 +48,9 @@ class Settings:
         values: dict[str, object] = {}
         for name, kind in (("host", str), ("port", int), ("data_dir", Path),
                            ("database_url", str), ("access_key", str),
-                           ("secret_key", str), ("region", str), ("account_id", str)):
+                           ("secret_key", str), ("region", str), ("account_id", str),
+                           ("ecs_agent_timeout", float), ("ecs_agent_grace", float),
+                           ("ecs_reconcile_interval", float)):
             given = flags.get(name)
             if given is None:
                 given = env.get("BERTH_" + name.upper())

@@ -33,11 +33,11 @@ def _show(value: Any) -> str:
         return "null"
     if isinstance(value, bool):
         return f"'{str(value).lower()}'"
-    if isinstance(value, (list, dict)):
-        return f"'{value}'"
     if isinstance(value, bytes):
         return "'java.nio.HeapByteBuffer'"
-    return f"'{value}'"
+    text = str(value)
+    # AWS quotes the offending value; a 10,000-item list must not become a 500 KB message.
+    return f"'{text[:256]}...'" if len(text) > 256 else f"'{text}'"
 
 
 @lru_cache(maxsize=4096)

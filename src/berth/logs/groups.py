@@ -9,16 +9,14 @@ import sqlalchemy as sa
 from ..api.app import RequestContext
 from ..api.errors import ServiceError
 from ..state.store import Store
+from .arns import group_arn
 from .clock import now_ms
+from .retention import purge_expired
 from .schema import log_groups, log_streams
 from .tokens import decode_token, encode_token
 
 RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096,
                   1827, 2192, 2557, 2922, 3288, 3653)
-
-
-def group_arn(ctx: RequestContext, name: str) -> str:
-    return f"arn:aws:logs:{ctx.region}:{ctx.account_id}:log-group:{name}"
 
 
 def not_found(what: str) -> ServiceError:
@@ -44,11 +42,16 @@ class LogGroups:
             if exists:
                 raise ServiceError("ResourceAlreadyExistsException",
                                    "The specified log group already exists")
-            self.store.insert(conn, log_groups, {
-                "region": ctx.region, "name": name, "created_ms": now_ms(),
-                "kms_key_id": req.get("kmsKeyId"),
-                "log_group_class": req.get("logGroupClass", "STANDARD"),
-                "tags": req.get("tags") or {}})
+            try:
+                self.store.insert(conn, log_groups, {
+                    "region": ctx.region, "name": name, "created_ms": now_ms(),
+                    "kms_key_id": req.get("kmsKeyId"),
+                    "log_group_class": req.get("logGroupClass", "STANDARD"),
+                    "tags": req.get("tags") or {}})
+            except sa.exc.IntegrityError:
+                # PostgreSQL: a concurrent CreateLogGroup of the same name committed first.
+                raise ServiceError("ResourceAlreadyExistsException",
+                                   "The specified log group already exists") from None
         return {}
 
     def delete_log_group(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
@@ -115,6 +118,8 @@ class LogGroups:
                 f"satisfy constraint: Member must satisfy enum value set: "
                 f"[{', '.join(map(str, RETENTION_DAYS))}]")
         self._set_group(ctx, req["logGroupName"], {"retention_days": days})
+        # Drop what the new policy expires now rather than at the next periodic purge.
+        purge_expired(self.store, ctx.region, req["logGroupName"])
         return {}
 
     def delete_retention_policy(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:

@@ -1,4 +1,8 @@
-"""Tables of CloudWatch Logs: groups, streams, events. Kept per region, as AWS does."""
+"""Tables of CloudWatch Logs: groups, streams, events. Kept per region, as AWS does.
+
+Streams and events hang off their group with ON DELETE CASCADE, so deleting a group (or a
+stream) removes what it holds in the same statement, on SQLite (foreign_keys=ON) and PostgreSQL.
+"""
 from __future__ import annotations
 
 import sqlalchemy as sa
@@ -32,6 +36,8 @@ log_streams = versioned(
 
 log_events = sa.Table(
     "log_events", metadata,
+    # Ids only grow (AUTOINCREMENT on SQLite: no reuse after deletes), so (timestamp, id) is a
+    # stable position for pagination tokens and eventIds stay unique for `logs tail` dedupe.
     sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
               autoincrement=True),
     sa.Column("region", sa.String(32), nullable=False),
@@ -40,10 +46,14 @@ log_events = sa.Table(
     sa.Column("timestamp", sa.BigInteger, nullable=False),
     sa.Column("ingestion_time", sa.BigInteger, nullable=False),
     sa.Column("message", sa.Text, nullable=False),
+    # UTF-8 size of the message, kept so a purge can lower the stream's storedBytes without
+    # re-reading messages (SQL length() counts characters, not bytes).
+    sa.Column("size", sa.Integer, nullable=False, default=0),
     sa.ForeignKeyConstraint(["region", "group_name", "stream_name"],
                             ["log_streams.region", "log_streams.group_name",
                              "log_streams.name"], ondelete="CASCADE"),
     sa.Index("ix_log_events_stream_time", "region", "group_name", "stream_name",
              "timestamp", "id"),
     sa.Index("ix_log_events_group_time", "region", "group_name", "timestamp", "id"),
+    sqlite_autoincrement=True,
 )

@@ -1,0 +1,1 @@
+"""berth's benchmarks: `make bench` runs bench/run.py, which runs every module listed there."""

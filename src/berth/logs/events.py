@@ -1,0 +1,118 @@
+"""Writing and reading one stream's events: PutLogEvents and GetLogEvents."""
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from ..api.app import RequestContext
+from ..state.store import Store
+from . import clock
+from .arns import resolve_group
+from .batch import EVENT_OVERHEAD, MAX_BYTES, check_batch
+from .cursor import (MAX_TIME, Position, parse_stream_token, position, predecessor, scan,
+                     stream_token, successor)
+from .groups import get_group, not_found
+from .retention import cutoff_ms
+from .schema import log_events, log_groups, log_streams
+from .streams import get_stream, sequence_token
+
+
+class LogEvents:
+    store: Store
+
+    def put_log_events(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+        group, stream = req["logGroupName"], req["logStreamName"]
+        events: list[dict[str, Any]] = req["logEvents"]
+        now = clock.now_ms()
+        key = {"region": ctx.region, "group_name": group, "name": stream}
+        # One transaction: look up group and stream together, insert the accepted events in
+        # bulk, advance the stream. The caller's success means all of it is committed.
+        with self.store.write() as conn:
+            found = conn.execute(
+                sa.select(log_groups.c.retention_days, log_streams.c.version)
+                .select_from(log_groups.outerjoin(log_streams, sa.and_(
+                    log_streams.c.region == log_groups.c.region,
+                    log_streams.c.group_name == log_groups.c.name,
+                    log_streams.c.name == stream)))
+                .where(log_groups.c.region == ctx.region, log_groups.c.name == group)).first()
+            if found is None:
+                raise not_found("log group")
+            if found.version is None:
+                raise not_found("log stream")
+            batch = check_batch(events, now, found.retention_days)
+            version = int(found.version)
+            if batch.end > batch.start:
+                try:
+                    conn.execute(log_events.insert(), [
+                        {"region": ctx.region, "group_name": group, "stream_name": stream,
+                         "timestamp": int(e["timestamp"]), "ingestion_time": now,
+                         "message": e["message"], "size": size}
+                        for e, size in zip(events[batch.start:batch.end],
+                                           batch.sizes[batch.start:batch.end])])
+                except sa.exc.IntegrityError:
+                    # PostgreSQL: the stream was deleted after it was looked up above.
+                    raise not_found("log stream") from None
+                first = int(events[batch.start]["timestamp"])
+                last = int(events[batch.end - 1]["timestamp"])
+                first_col, last_col = log_streams.c.first_event_ms, log_streams.c.last_event_ms
+                version = self.store.bump(conn, log_streams, key, {
+                    "first_event_ms": sa.case((sa.or_(first_col.is_(None), first_col > first),
+                                               first), else_=first_col),
+                    "last_event_ms": sa.case((sa.or_(last_col.is_(None), last_col < last),
+                                              last), else_=last_col),
+                    "last_ingestion_ms": now,
+                    "stored_bytes": log_streams.c.stored_bytes
+                    + sum(batch.sizes[batch.start:batch.end]),
+                }) or version
+        out: dict[str, Any] = {"nextSequenceToken": sequence_token(version)}
+        if batch.rejected:
+            out["rejectedLogEventsInfo"] = batch.rejected
+        return out
+
+    def get_log_events(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+        group, stream = resolve_group(ctx, req), req["logStreamName"]
+        limit = req.get("limit", 10_000)
+        token = req.get("nextToken")
+        after: Position | None = None
+        if token:
+            forward, after = parse_stream_token(token)
+        else:
+            forward = bool(req.get("startFromHead", False))
+        with self.store.read() as conn:
+            retention = get_group(conn, ctx.region, group).retention_days
+            get_stream(conn, ctx.region, group, stream)
+            start = max(req.get("startTime") or 0, cutoff_ms(retention) or 0)
+            end = min(req.get("endTime", MAX_TIME), MAX_TIME)
+            where = sa.and_(log_events.c.region == ctx.region,
+                            log_events.c.group_name == group,
+                            log_events.c.stream_name == stream,
+                            log_events.c.timestamp >= start, log_events.c.timestamp < end)
+            rows: list[sa.Row[Any]] = []
+            size = 0
+            for row in scan(conn, where, after, forward, chunk=min(limit, 1000)):
+                size += row.size + EVENT_OVERHEAD
+                if rows and size > MAX_BYTES:
+                    break
+                rows.append(row)
+                if len(rows) >= limit:
+                    break
+        if not forward:
+            rows.reverse()
+        out: dict[str, Any] = {"events": [
+            {"timestamp": r.timestamp, "message": r.message, "ingestionTime": r.ingestion_time}
+            for r in rows]}
+        if rows:
+            out["nextForwardToken"] = stream_token(True, position(rows[-1]))
+            out["nextBackwardToken"] = stream_token(False, position(rows[0]))
+        elif after is not None:
+            # At the end in the token's direction: AWS hands the same token back, and the
+            # other direction resumes from the same point.
+            assert token is not None
+            other = successor(after) if forward else predecessor(after)
+            out["nextForwardToken"] = token if forward else stream_token(True, other)
+            out["nextBackwardToken"] = stream_token(False, other) if forward else token
+        else:
+            out["nextForwardToken"] = stream_token(True, (start, 0))
+            out["nextBackwardToken"] = stream_token(False, (end, 0))
+        return out
