@@ -8,18 +8,11 @@ Targets: >= 5,000 placements/s for 10,000 tasks on 1,000 instances, >= 1,000/s o
 from __future__ import annotations
 
 import random
-import sys
 import time
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT / "src") not in sys.path:
-    sys.path.insert(0, str(ROOT / "src"))
-
-from berth.ecs.placement import (  # noqa: E402
-    InstanceView, Requirements, apply_claim, place)
+from berth.ecs.placement import Claim, InstanceView, Requirements, apply_claim, place
 
 CALLS = 1_000
 COUNT = 10
@@ -111,14 +104,10 @@ def _measure_naive(size: int, calls: int) -> tuple[float, int, int]:
         for arn in naive_place(views, req, COUNT, "memory"):
             n = index[arn]
             v = views[n]
-            views[n] = apply_claim(v, _claim(v, req), req.group)
+            claim = Claim(v.arn, v.version, req.cpu, req.memory, req.ports)
+            views[n] = apply_claim(v, claim, req.group)
             placed += 1
     return time.perf_counter() - started, placed, 0
-
-
-def _claim(v: InstanceView, req: Requirements) -> Any:
-    from berth.ecs.placement import Claim
-    return Claim(v.arn, v.version, req.cpu, req.memory, req.ports)
 
 
 def run(print_table: bool = True, **_ignored: Any) -> list[dict[str, Any]]:

@@ -7,6 +7,8 @@ import uvicorn
 
 from .api.app import ApiApp, Service
 from .config import Settings
+from .lambda_.code_download import PREFIX as LAMBDA_PREFIX
+from .lambda_.code_download import code_download_app
 from .state.store import Store
 
 log = logging.getLogger(__name__)
@@ -32,7 +34,8 @@ def build_app(settings: Settings) -> tuple[ApiApp, Store]:
     services = build_services(settings, store)
     store.create_all()
     keys = {settings.access_key: settings.secret_key}
-    app = ApiApp(services, keys.get, settings.account_id)
+    app = ApiApp(services, keys.get, settings.account_id,
+                 extra=code_download_app(settings, store), extra_prefixes=(LAMBDA_PREFIX,))
     return app, store
 
 

@@ -8,6 +8,7 @@ never made the database sort or fetch more than one chunk past what it used.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any, Iterator
 
 import sqlalchemy as sa
@@ -26,22 +27,43 @@ _TOKEN = re.compile(r"([fb])/(\d{20})(\d{20})")
 
 
 def scan(conn: sa.Connection, where: Any, after: Position | None, forward: bool = True,
-         chunk: int = 1000) -> Iterator[sa.Row[Any]]:
+         chunk: int = 1000, params: dict[str, Any] | None = None) -> Iterator[sa.Row[Any]]:
     """Events matching `where` strictly past `after` (ascending when forward, else
-    descending), fetched `chunk` rows per query."""
+    descending), fetched `chunk` rows per query.
+
+    A `where` built once from bind parameters (given their values in `params`) has its
+    statements built once too: on the GetLogEvents hot path, building them costs more than
+    running them.
+    """
+    bound = dict(params or {})
     while True:
-        q = sa.select(*_COLUMNS).where(where)
-        if after is not None:
-            q = q.where(_ORDER > sa.tuple_(*after) if forward else _ORDER < sa.tuple_(*after))
-        if forward:
-            q = q.order_by(log_events.c.timestamp, log_events.c.id)
+        if params is None:
+            q = _statement(where, forward, after is not None)
         else:
-            q = q.order_by(log_events.c.timestamp.desc(), log_events.c.id.desc())
-        rows = conn.execute(q.limit(chunk)).all()
+            q = _cached_statement(where, forward, after is not None)
+        if after is not None:
+            bound["after_ts"], bound["after_id"] = after
+        bound["chunk"] = chunk
+        rows = conn.execute(q, bound).all()
         yield from rows
         if len(rows) < chunk:
             return
         after = (rows[-1].timestamp, rows[-1].id)
+
+
+def _statement(where: Any, forward: bool, has_after: bool) -> sa.Select[Any]:
+    q = sa.select(*_COLUMNS).where(where)
+    if has_after:
+        mark = sa.tuple_(sa.bindparam("after_ts"), sa.bindparam("after_id"))
+        q = q.where(_ORDER > mark if forward else _ORDER < mark)
+    if forward:
+        q = q.order_by(log_events.c.timestamp, log_events.c.id)
+    else:
+        q = q.order_by(log_events.c.timestamp.desc(), log_events.c.id.desc())
+    return q.limit(sa.bindparam("chunk"))
+
+
+_cached_statement = lru_cache(maxsize=64)(_statement)
 
 
 def position(row: sa.Row[Any]) -> Position:

@@ -5,17 +5,33 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..api.app import RequestContext
+from ..api.app import RequestContext, quick_read
 from ..state.store import Store
 from . import clock
 from .arns import resolve_group
 from .batch import EVENT_OVERHEAD, MAX_BYTES, check_batch
 from .cursor import (MAX_TIME, Position, parse_stream_token, position, predecessor, scan,
                      stream_token, successor)
-from .groups import get_group, not_found
+from .groups import not_found
 from .retention import cutoff_ms
 from .schema import log_events, log_groups, log_streams
 from .streams import get_stream, sequence_token
+
+# GetLogEvents' statements, built once (see cursor.scan).
+_STREAM_RETENTION = (
+    sa.select(log_groups.c.retention_days)
+    .select_from(log_groups.join(log_streams, sa.and_(
+        log_streams.c.region == log_groups.c.region,
+        log_streams.c.group_name == log_groups.c.name)))
+    .where(log_groups.c.region == sa.bindparam("region"),
+           log_groups.c.name == sa.bindparam("group"),
+           log_streams.c.name == sa.bindparam("stream")))
+_STREAM_EVENTS = sa.and_(
+    log_events.c.region == sa.bindparam("region"),
+    log_events.c.group_name == sa.bindparam("group"),
+    log_events.c.stream_name == sa.bindparam("stream"),
+    log_events.c.timestamp >= sa.bindparam("start"),
+    log_events.c.timestamp < sa.bindparam("end"))
 
 
 class LogEvents:
@@ -70,6 +86,7 @@ class LogEvents:
             out["rejectedLogEventsInfo"] = batch.rejected
         return out
 
+    @quick_read
     def get_log_events(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
         group, stream = resolve_group(ctx, req), req["logStreamName"]
         limit = req.get("limit", 10_000)
@@ -80,17 +97,18 @@ class LogEvents:
         else:
             forward = bool(req.get("startFromHead", False))
         with self.store.read() as conn:
-            retention = get_group(conn, ctx.region, group).retention_days
-            get_stream(conn, ctx.region, group, stream)
-            start = max(req.get("startTime") or 0, cutoff_ms(retention) or 0)
+            found = conn.execute(_STREAM_RETENTION, {"region": ctx.region, "group": group,
+                                                     "stream": stream}).first()
+            if found is None:
+                get_stream(conn, ctx.region, group, stream)  # raises the precise not-found
+            start = max(req.get("startTime") or 0, cutoff_ms(found.retention_days) or 0)
             end = min(req.get("endTime", MAX_TIME), MAX_TIME)
-            where = sa.and_(log_events.c.region == ctx.region,
-                            log_events.c.group_name == group,
-                            log_events.c.stream_name == stream,
-                            log_events.c.timestamp >= start, log_events.c.timestamp < end)
+            params = {"region": ctx.region, "group": group, "stream": stream,
+                      "start": start, "end": end}
             rows: list[sa.Row[Any]] = []
             size = 0
-            for row in scan(conn, where, after, forward, chunk=min(limit, 1000)):
+            for row in scan(conn, _STREAM_EVENTS, after, forward, chunk=min(limit, 1000),
+                            params=params):
                 size += row.size + EVENT_OVERHEAD
                 if rows and size > MAX_BYTES:
                     break

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import fnmatch
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
 
-from ..api.app import RequestContext
+from ..api.app import RequestContext, quick_read
 from ..api.errors import ServiceError
 from ..state.store import Store
 from .arns import group_arn
@@ -29,6 +30,31 @@ def get_group(conn: sa.Connection, region: str, name: str) -> sa.Row[Any]:
     if row is None:
         raise not_found("log group")
     return row
+
+
+_STORED_BYTES = (
+    sa.select(sa.func.coalesce(sa.func.sum(log_streams.c.stored_bytes), 0))
+    .where(log_streams.c.region == log_groups.c.region,
+           log_streams.c.group_name == log_groups.c.name)
+    .scalar_subquery())
+
+
+@lru_cache(maxsize=16)
+def _describe_groups(prefix: bool, after: bool, klass: bool, limited: bool) -> sa.Select[Any]:
+    """DescribeLogGroups' statement for one combination of filters, built once: building it
+    costs more than running it."""
+    c = log_groups.c
+    q = (sa.select(c.name, c.created_ms, c.retention_days, c.kms_key_id, c.log_group_class,
+                   _STORED_BYTES.label("stored"))
+         .where(c.region == sa.bindparam("region")))
+    if prefix:
+        q = q.where(c.name >= sa.bindparam("lo"), c.name < sa.bindparam("hi"))
+    if after:
+        q = q.where(c.name > sa.bindparam("after"))
+    if klass:
+        q = q.where(c.log_group_class == sa.bindparam("klass"))
+    q = q.order_by(c.name)
+    return q.limit(sa.bindparam("limit")) if limited else q
 
 
 class LogGroups:
@@ -61,6 +87,7 @@ class LogGroups:
                                                    log_groups.c.name == req["logGroupName"]))
         return {}
 
+    @quick_read
     def describe_log_groups(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
         prefix = req.get("logGroupNamePrefix")
         pattern = req.get("logGroupNamePattern")
@@ -70,39 +97,27 @@ class LogGroups:
                                "exclusive.")
         limit = req.get("limit", 50)
         after = decode_token(req.get("nextToken"))
-        q = sa.select(log_groups).where(log_groups.c.region == ctx.region)
-        if prefix:
-            q = q.where(log_groups.c.name >= prefix, log_groups.c.name < prefix + "\uffff")
-        if after is not None:
-            q = q.where(log_groups.c.name > after)
-        if req.get("logGroupClass"):
-            q = q.where(log_groups.c.log_group_class == req["logGroupClass"])
-        q = q.order_by(log_groups.c.name)
+        klass = req.get("logGroupClass")
+        q = _describe_groups(bool(prefix), after is not None, bool(klass), not pattern)
+        params = {"region": ctx.region, "lo": prefix, "hi": (prefix or "") + "\uffff",
+                  "after": after, "klass": klass, "limit": limit + 1}
         with self.store.read() as conn:
-            if pattern:
-                rows = [r for r in conn.execute(q)
-                        if fnmatch.fnmatchcase(r.name.lower(), f"*{pattern.lower()}*")]
-                rows = rows[:limit + 1]
-            else:
-                rows = list(conn.execute(q.limit(limit + 1)))
-            sizes = dict(conn.execute(
-                sa.select(log_streams.c.group_name, sa.func.sum(log_streams.c.stored_bytes))
-                .where(log_streams.c.region == ctx.region,
-                       log_streams.c.group_name.in_([r.name for r in rows[:limit]]))
-                .group_by(log_streams.c.group_name)).all()) if rows else {}
-        out: dict[str, Any] = {"logGroups": [self._group_view(ctx, r, sizes.get(r.name) or 0)
-                                             for r in rows[:limit]]}
+            rows = conn.execute(q, params).all()
+        if pattern:
+            needle = f"*{pattern.lower()}*"
+            rows = [r for r in rows if fnmatch.fnmatchcase(r.name.lower(), needle)][:limit + 1]
+        out: dict[str, Any] = {"logGroups": [self._group_view(ctx, r) for r in rows[:limit]]}
         if len(rows) > limit:
             out["nextToken"] = encode_token(rows[limit - 1].name)
         return out
 
     @staticmethod
-    def _group_view(ctx: RequestContext, row: sa.Row[Any], stored: int) -> dict[str, Any]:
+    def _group_view(ctx: RequestContext, row: sa.Row[Any]) -> dict[str, Any]:
         arn = group_arn(ctx, row.name)
         view: dict[str, Any] = {
             "logGroupName": row.name, "creationTime": row.created_ms,
             "metricFilterCount": 0, "arn": arn + ":*", "logGroupArn": arn,
-            "storedBytes": int(stored), "logGroupClass": row.log_group_class}
+            "storedBytes": int(row.stored), "logGroupClass": row.log_group_class}
         if row.retention_days:
             view["retentionInDays"] = row.retention_days
         if row.kms_key_id:

@@ -1,0 +1,474 @@
+"""Task placement as a pure function: from a snapshot of ACTIVE container instances, one task's
+requirements, strategies and constraints, to claims on instances (committed elsewhere with CAS).
+
+ECS's process: keep the instances with enough CPU, memory and free ports, then those that satisfy
+the constraints, then let the strategies, in order, choose among them; each placed task is
+counted before the next one is placed. Strategies chain lexicographically: the first decides, the
+next breaks its ties, and the instance ARN breaks what ties remain (random leaves none).
+"""
+from __future__ import annotations
+
+import heapq
+import random
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from typing import Any
+
+from .query import Predicate, QueryError, compile_expression
+
+
+class PlacementError(ValueError):
+    """An invalid strategy, constraint or expression; the API answers InvalidParameterException."""
+
+
+# The texts ECS puts in RunTask `failures[].reason` (and service events).
+NO_INSTANCES = "No Container Instances were found in your cluster."
+REASON_AGENT = "AGENT"
+REASON_CPU = "RESOURCE:CPU"
+REASON_MEMORY = "RESOURCE:MEMORY"
+REASON_PORTS = "RESOURCE:PORTS"
+REASON_MEMBER_OF = "MemberOf placement constraint unsatisfied."
+REASON_DISTINCT = "DistinctInstance placement constraint unsatisfied."
+# Checks in ECS's order; the instance that passes the most of them is the "closest matching" one.
+_REASONS = (REASON_AGENT, REASON_CPU, REASON_MEMORY, REASON_PORTS, REASON_MEMBER_OF,
+            REASON_DISTINCT)
+_FITS = len(_REASONS)
+
+MAX_STRATEGIES = 5      # RunTask/CreateService: "maximum of 5 strategy rules"
+MAX_CONSTRAINTS = 10    # "maximum of 10 constraints per task"
+_RNG = random.Random()   # for callers that bring no rng of their own
+DEFAULT_STRATEGIES: tuple[Mapping[str, str], ...] = (
+    {"type": "spread", "field": "attribute:ecs.availability-zone"},
+    {"type": "spread", "field": "instanceId"},
+)
+
+
+@dataclass(frozen=True, slots=True)
+class InstanceView:
+    """A snapshot of one ACTIVE container instance. Also a `query.QueryTarget`."""
+    arn: str
+    instance_id: str            # the 32-hex id at the end of the ARN (spread field `instanceId`)
+    version: int                # the store row's version, for compare-and-swap on commit
+    remaining_cpu: int
+    remaining_memory: int
+    used_ports: frozenset[int] = frozenset()      # host ports taken by tasks (TCP)
+    reserved_ports: frozenset[int] = frozenset()  # host ports the instance declared reserved
+    attributes: Mapping[str, str | None] = field(default_factory=dict)
+    running_tasks_count: int = 0
+    task_groups: Mapping[str, int] = field(default_factory=dict)  # group -> non-stopped tasks
+    ec2_instance_id: str = ""
+    agent_connected: bool = True
+    agent_version: str = ""
+    registered_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Requirements:
+    """One task's needs. `ports` are static host ports; dynamic ones (hostPort 0) are left out."""
+    cpu: int
+    memory: int
+    ports: tuple[int, ...] = ()
+    group: str | None = None    # "family:NAME" by default, "service:NAME", or the user's group
+
+
+@dataclass
+class Claim:
+    """One task placed on one instance. Several claims of one call may name the same instance;
+    they all carry the version read in the snapshot, so commit them together per instance."""
+    instance_arn: str
+    instance_version: int
+    cpu: int
+    memory: int
+    ports: tuple[int, ...]
+
+
+@dataclass
+class PlacementResult:
+    claims: list[Claim]
+    failures: list[tuple[str, str]]   # (instance arn or "", ECS reason), one per unplaced task
+
+
+@dataclass(frozen=True)
+class _Level:
+    kind: str          # "cpu" | "memory" | "instance" | "attribute" | "random"
+    name: str = ""     # the attribute's name for kind "attribute"
+
+
+@dataclass(frozen=True)
+class _Rules:
+    member_of: tuple[Predicate, ...]
+    distinct: bool
+
+
+def validate(strategies: Sequence[Mapping[str, str]] = (),
+             constraints: Sequence[Mapping[str, str]] = ()) -> None:
+    """Raise PlacementError if the strategies or constraints are invalid (for CreateService)."""
+    _levels(_strategy_spec(strategies))
+    _rules(_constraint_spec(constraints))
+
+
+def place(instances: Sequence[InstanceView], req: Requirements, count: int,
+          strategies: Sequence[Mapping[str, str]] = (),
+          constraints: Sequence[Mapping[str, str]] = (),
+          rng: random.Random | None = None) -> PlacementResult:
+    """Place `count` tasks; raises PlacementError for an invalid strategy or constraint.
+
+    With no strategies, ECS's default applies: spread over `ecs.availability-zone`, then over
+    instances. With no instances at all every task fails with NO_INSTANCES (RunTask answers that
+    as an InvalidParameterException; a service records it as an event)."""
+    levels = _levels(_strategy_spec(strategies or DEFAULT_STRATEGIES))
+    rules = _rules(_constraint_spec(constraints))
+    if count <= 0:
+        return PlacementResult([], [])
+    if not instances:
+        return PlacementResult([], [("", NO_INSTANCES)] * count)
+    pool = _feasible(instances, req, rules)
+    placer = _Placer(instances, pool, req, levels, rules, rng)
+    claims = placer.run(count)
+    failures: list[tuple[str, str]] = []
+    if len(claims) < count:
+        failures = [_closest(instances, req, rules, placer.placed_by_arn())] * (count - len(claims))
+    return PlacementResult(claims, failures)
+
+
+def apply_claim(view: InstanceView, claim: Claim, group: str | None,
+                version: int | None = None) -> InstanceView:
+    """The instance as it looks once `claim` is committed (for callers that keep a snapshot);
+    `version` is the row's new version (default: one more, as Store.cas_update does)."""
+    return replace(
+        _with_tasks(view, group, 1),
+        version=view.version + 1 if version is None else version,
+        remaining_cpu=view.remaining_cpu - claim.cpu,
+        remaining_memory=view.remaining_memory - claim.memory,
+        used_ports=view.used_ports | frozenset(claim.ports) if claim.ports else view.used_ports)
+
+
+# -- validation ----------------------------------------------------------------------------------
+def _strategy_spec(strategies: Sequence[Mapping[str, str]]) -> tuple[tuple[str, str], ...]:
+    try:
+        return tuple((s.get("type") or "", s.get("field") or "") for s in strategies)
+    except AttributeError:
+        raise PlacementError("Each placement strategy must be an object with a type.") from None
+
+
+def _constraint_spec(constraints: Sequence[Mapping[str, str]]) -> tuple[tuple[str, str], ...]:
+    try:
+        return tuple((c.get("type") or "", c.get("expression") or "") for c in constraints)
+    except AttributeError:
+        raise PlacementError("Each placement constraint must be an object with a type.") from None
+
+
+@lru_cache(maxsize=512)
+def _levels(spec: tuple[tuple[str, str], ...]) -> tuple[_Level, ...]:
+    if len(spec) > MAX_STRATEGIES:
+        raise PlacementError(f"You can specify a maximum of {MAX_STRATEGIES} placement "
+                             "strategies.")
+    levels: list[_Level] = []
+    for kind, fld in spec:
+        if kind == "random":
+            levels.append(_Level("random"))
+            break   # random leaves no ties for later strategies to break
+        if kind == "binpack":
+            if fld.lower() not in ("cpu", "memory"):
+                raise PlacementError(f"Invalid binpack field '{fld}': the binpack placement "
+                                     "strategy takes the field cpu or memory.")
+            levels.append(_Level(fld.lower()))
+        elif kind == "spread":
+            if fld.lower() in ("instanceid", "host"):
+                levels.append(_Level("instance"))
+            elif fld.startswith("attribute:") and len(fld) > len("attribute:"):
+                levels.append(_Level("attribute", fld[len("attribute:"):]))
+            else:
+                raise PlacementError(f"Invalid spread field '{fld}': the spread placement "
+                                     "strategy takes instanceId, host or attribute:NAME.")
+        else:
+            raise PlacementError(f"Invalid placement strategy type '{kind}': "
+                                 "expected random, spread or binpack.")
+    return tuple(levels)
+
+
+@lru_cache(maxsize=512)
+def _rules(spec: tuple[tuple[str, str], ...]) -> _Rules:
+    if len(spec) > MAX_CONSTRAINTS:
+        raise PlacementError(f"You can specify a maximum of {MAX_CONSTRAINTS} placement "
+                             "constraints.")
+    member_of: list[Predicate] = []
+    distinct = False
+    for kind, expression in spec:
+        if kind == "distinctInstance":
+            if expression:
+                raise PlacementError("You cannot specify an expression if the constraint type "
+                                     "is distinctInstance.")
+            distinct = True
+        elif kind == "memberOf":
+            if not expression:
+                raise PlacementError("An expression is required for the memberOf placement "
+                                     "constraint.")
+            try:
+                member_of.append(compile_expression(expression))
+            except QueryError as e:
+                raise PlacementError(str(e)) from None
+        else:
+            raise PlacementError(f"Invalid placement constraint type '{kind}': "
+                                 "expected distinctInstance or memberOf.")
+    return _Rules(tuple(member_of), distinct)
+
+
+# -- filtering -----------------------------------------------------------------------------------
+def _feasible(instances: Sequence[InstanceView], req: Requirements,
+              rules: _Rules) -> list[InstanceView]:
+    """The instances one task fits on, one cheap pass per kind of check."""
+    cpu, mem = req.cpu, req.memory
+    pool = [v for v in instances
+            if v.remaining_cpu >= cpu and v.remaining_memory >= mem and v.agent_connected]
+    if req.ports:
+        want = frozenset(req.ports)
+        pool = [v for v in pool
+                if want.isdisjoint(v.used_ports) and want.isdisjoint(v.reserved_ports)]
+    for pred in rules.member_of:
+        pool = [v for v in pool if pred(v)]
+    if rules.distinct and req.group is not None:
+        group = req.group
+        pool = [v for v in pool if not v.task_groups.get(group)]
+    return pool
+
+
+def _with_tasks(view: InstanceView, group: str | None, extra: int) -> InstanceView:
+    groups = view.task_groups
+    if group is not None:
+        groups = {**groups, group: groups.get(group, 0) + extra}
+    return replace(view, running_tasks_count=view.running_tasks_count + extra,
+                   task_groups=groups)
+
+
+def _stage(view: InstanceView, extra: int, req: Requirements, rules: _Rules) -> int:
+    """How many of ECS's checks `view` passes with `extra` tasks of this call already on it."""
+    if not view.agent_connected:
+        return 0
+    if view.remaining_cpu - extra * req.cpu < req.cpu:
+        return 1
+    if view.remaining_memory - extra * req.memory < req.memory:
+        return 2
+    if req.ports and (extra or not frozenset(req.ports).isdisjoint(
+            view.used_ports | view.reserved_ports)):
+        return 3
+    if rules.member_of:
+        target = _with_tasks(view, req.group, extra) if extra else view
+        if not all(pred(target) for pred in rules.member_of):
+            return 4
+    if rules.distinct and (extra or (req.group is not None and view.task_groups.get(req.group))):
+        return 5
+    return _FITS
+
+
+def _closest(instances: Sequence[InstanceView], req: Requirements, rules: _Rules,
+             placed: Mapping[str, int]) -> tuple[str, str]:
+    """ECS's "closest matching container instance" and the check it failed."""
+    best_stage, best_arn = -1, ""
+    for v in instances:
+        stage = _stage(v, placed.get(v.arn, 0), req, rules)
+        if stage < _FITS and (stage > best_stage or (stage == best_stage and v.arn < best_arn)):
+            best_stage, best_arn = stage, v.arn
+    if best_stage < 0:   # cannot happen: placement stops only when nothing fits
+        return "", REASON_CPU
+    return best_arn, _REASONS[best_stage]
+
+
+def _order(value: Any) -> tuple[int, str]:
+    """How equal spread counts are ordered: by attribute value, a missing one first."""
+    return (0, "") if value is None else (1, str(value))
+
+
+# -- choosing ------------------------------------------------------------------------------------
+class _Placer:
+    """Chooses instances task by task.
+
+    Leading `spread(attribute:...)` strategies partition the candidates by attribute value; a heap
+    of partitions, keyed by how many tasks of the group each value has, picks the partition, and
+    a heap inside it, keyed by the remaining strategies, picks the instance. Keys only grow when
+    *other* instances receive tasks (spread counts), so stale heap entries are refreshed lazily
+    when they surface; the instance that received the task is re-keyed at once.
+    """
+
+    def __init__(self, instances: Sequence[InstanceView], pool: list[InstanceView],
+                 req: Requirements, levels: tuple[_Level, ...], rules: _Rules,
+                 rng: random.Random | None) -> None:
+        self.pool, self.req, self.rules = pool, req, rules
+        self.placed: dict[int, int] = {}
+        group = req.group
+        lead: list[str] = []
+        inner: list[_Level] = []
+        for level in levels:
+            if level.kind == "attribute" and not inner:
+                lead.append(level.name)
+            else:
+                inner.append(level)
+        self.lead = tuple(lead)
+        self.random = any(level.kind == "random" for level in levels)
+        self.rng = rng if rng is not None else _RNG
+        # Tasks of this group per instance (all tasks when there is no group), which spread evens.
+        if group is None:
+            self.base = [v.running_tasks_count for v in pool]
+        else:
+            self.base = [v.task_groups.get(group, 0) for v in pool]
+        # Per spread attribute: tasks of the group per value, over every instance of the cluster.
+        self.counts: dict[str, dict[Any, int]] = {}
+        for level in levels:
+            if level.kind == "attribute" and level.name not in self.counts:
+                self.counts[level.name] = self._bucket_counts(instances, level.name, group)
+        self.clock: list[float] = []
+        if self.random:
+            expo = self.rng.expovariate
+            self.clock = [expo(1.0) for _ in pool]
+        self.key = self._key_function(inner)
+        self._build_heaps(inner)
+
+    @staticmethod
+    def _bucket_counts(instances: Sequence[InstanceView], name: str,
+                       group: str | None) -> dict[Any, int]:
+        counts: dict[Any, int] = defaultdict(int)
+        if group is None:
+            for v in instances:
+                counts[v.attributes.get(name)] += v.running_tasks_count
+        else:
+            # Most instances run nothing of the group: find the few that do in one cheap pass.
+            for v in [v for v in instances if group in v.task_groups]:
+                counts[v.attributes.get(name)] += v.task_groups[group]
+        return counts
+
+    def _getter(self, level: _Level) -> Callable[[int], Any]:
+        pool, placed, req = self.pool, self.placed, self.req
+        if level.kind == "cpu":
+            cpu = req.cpu
+            return lambda i: pool[i].remaining_cpu - placed.get(i, 0) * cpu
+        if level.kind == "memory":
+            mem = req.memory
+            return lambda i: pool[i].remaining_memory - placed.get(i, 0) * mem
+        if level.kind == "instance":
+            base = self.base
+            return lambda i: base[i] + placed.get(i, 0)
+        if level.kind == "attribute":
+            counts, name = self.counts[level.name], level.name
+
+            def spread(i: int) -> tuple[int, tuple[int, str]]:
+                value = pool[i].attributes.get(name)
+                return counts[value], _order(value)
+            return spread
+        clock = self.clock
+        return lambda i: clock[i]
+
+    def _key_function(self, inner: list[_Level]) -> Callable[[int], tuple[Any, ...]]:
+        getters = [self._getter(level) for level in inner]
+        if not getters:
+            return lambda i: ()
+        if len(getters) == 1:
+            g = getters[0]
+            return lambda i: (g(i),)
+        if len(getters) == 2:
+            g1, g2 = getters
+            return lambda i: (g1(i), g2(i))
+        return lambda i: tuple(g(i) for g in getters)
+
+    def _column(self, level: _Level) -> list[Any]:
+        pool = self.pool
+        if level.kind == "cpu":
+            return [v.remaining_cpu for v in pool]
+        if level.kind == "memory":
+            return [v.remaining_memory for v in pool]
+        if level.kind == "instance":
+            return self.base
+        if level.kind == "attribute":
+            counts, name = self.counts[level.name], level.name
+            return [(counts[value], _order(value))
+                    for value in [v.attributes.get(name) for v in pool]]
+        return self.clock
+
+    def _build_heaps(self, inner: list[_Level]) -> None:
+        pool = self.pool
+        columns = [self._column(level) for level in inner]
+        entries = list(zip(*columns, [v.arn for v in pool], range(len(pool))))
+        if not self.lead:
+            heapq.heapify(entries)
+            self.parts = [entries]
+            self.pheap: list[tuple[tuple[Any, ...], int]] = [((), 0)]
+            return
+        if len(self.lead) == 1:
+            name = self.lead[0]
+            pkeys: list[Any] = [(v.attributes.get(name),) for v in pool]
+        else:
+            names = self.lead
+            pkeys = [tuple(v.attributes.get(n) for n in names) for v in pool]
+        grouped: dict[Any, list[tuple[Any, ...]]] = defaultdict(list)
+        for pk, entry in zip(pkeys, entries):
+            grouped[pk].append(entry)
+        self.pvalues = list(grouped)
+        self.parts = list(grouped.values())
+        for heap in self.parts:
+            heapq.heapify(heap)
+        # Equal counts go by attribute value (a missing value first), or by chance when a random
+        # strategy is in the chain; drawn once per call, like the value order is fixed.
+        if self.random:
+            rnd = self.rng.random
+            self.ptiebreak = [tuple(rnd() for _ in values) for values in self.pvalues]
+        else:
+            self.ptiebreak = [tuple(_order(v) for v in values) for values in self.pvalues]
+        self.pheap = [(self._part_key(n), n) for n in range(len(self.parts))]
+        heapq.heapify(self.pheap)
+
+    def _part_key(self, n: int) -> tuple[Any, ...]:
+        values, tiebreak = self.pvalues[n], self.ptiebreak[n]
+        if len(values) == 1:
+            return (self.counts[self.lead[0]][values[0]], tiebreak[0])
+        key: list[Any] = []
+        for name, value, tb in zip(self.lead, values, tiebreak):
+            key += (self.counts[name][value], tb)
+        return tuple(key)
+
+    def _pick(self) -> tuple[list[tuple[Any, ...]], int] | None:
+        pheap, parts, key = self.pheap, self.parts, self.key
+        while pheap:
+            pkey, n = pheap[0]
+            if self.lead:
+                current = self._part_key(n)
+                if current != pkey:
+                    heapq.heapreplace(pheap, (current, n))
+                    continue
+            heap = parts[n]
+            while heap:
+                entry = heap[0]
+                i = entry[-1]
+                current_key = key(i)
+                if current_key != entry[:-2]:
+                    heapq.heapreplace(heap, (*current_key, entry[-2], i))
+                    continue
+                return heap, i
+            heapq.heappop(pheap)
+        return None
+
+    def run(self, count: int) -> list[Claim]:
+        req, pool = self.req, self.pool
+        claims: list[Claim] = []
+        for _ in range(count):
+            picked = self._pick()
+            if picked is None:
+                break
+            heap, i = picked
+            v = pool[i]
+            claims.append(Claim(v.arn, v.version, req.cpu, req.memory, req.ports))
+            self.placed[i] = self.placed.get(i, 0) + 1
+            for name, counts in self.counts.items():
+                counts[v.attributes.get(name)] += 1
+            if self.random:
+                # Memoryless clocks: after the earliest fires, the others' remaining times are
+                # again independent Exp(1), so every pick is uniform among its tied candidates.
+                self.clock[i] += self.rng.expovariate(1.0)
+            if _stage(v, self.placed[i], req, self.rules) == _FITS:
+                heapq.heapreplace(heap, (*self.key(i), v.arn, i))
+            else:
+                heapq.heappop(heap)
+        return claims
+
+    def placed_by_arn(self) -> dict[str, int]:
+        return {self.pool[i].arn: n for i, n in self.placed.items()}

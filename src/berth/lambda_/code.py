@@ -1,0 +1,193 @@
+"""Function code, stored content-addressed: `<data_dir>/lambda/code/<hex sha256>.zip`.
+
+`put` checks an upload as Lambda does (a real zip, within the size quotas) and stores it once
+per content; `unpacked` gives the worker a directory tree of it, unpacked once and atomically.
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import logging
+import os
+import shutil
+import stat
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from ..api.errors import ServiceError
+from . import limits
+
+log = logging.getLogger(__name__)
+
+UNZIP_FAILED = ("Could not unzip uploaded file. Please check your file, then try to upload "
+                "again.")
+
+
+@dataclass(frozen=True)
+class StoredCode:
+    code_sha256: str    # base64, as Lambda reports it
+    hex: str
+    size: int
+
+
+def sha_hex(code_sha256: str) -> str:
+    """The file name of a CodeSha256 (base64 → hex)."""
+    return base64.b64decode(code_sha256).hex()
+
+
+def check_zip(data: bytes, operation: str) -> zipfile.ZipFile:
+    """Refuse what Lambda refuses: an oversized upload, a broken zip, too much unzipped."""
+    if len(data) > limits.ZIP_DIRECT_UPLOAD:
+        raise ServiceError("RequestEntityTooLargeException",
+                           f"Request must be smaller than {limits.ZIP_REQUEST_BYTES} bytes for "
+                           f"the {operation} operation", status=413)
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+        infos = archive.infolist()
+    except (zipfile.BadZipFile, ValueError, EOFError, OSError):
+        raise ServiceError("InvalidParameterValueException", UNZIP_FAILED) from None
+    if sum(i.file_size for i in infos) >= limits.UNZIPPED:
+        raise ServiceError("InvalidParameterValueException",
+                           f"Unzipped size must be smaller than {limits.UNZIPPED} bytes")
+    for info in infos:
+        if _safe_parts(info.filename) is None:
+            raise ServiceError("InvalidParameterValueException", UNZIP_FAILED)
+    try:
+        bad = archive.testzip()     # CRCs: a truncated or corrupt member fails here, not later
+    except (zipfile.BadZipFile, NotImplementedError, OSError, EOFError, RuntimeError):
+        bad = "?"
+    if bad is not None:
+        raise ServiceError("InvalidParameterValueException", UNZIP_FAILED)
+    return archive
+
+
+def _safe_parts(name: str) -> tuple[str, ...] | None:
+    """The path of a member inside the tree, or None if it would escape it."""
+    path = PurePosixPath(name.replace("\\", "/"))
+    if path.is_absolute() or ".." in path.parts:
+        return None
+    return tuple(p for p in path.parts if p not in ("", "."))
+
+
+class CodeStore:
+    def __init__(self, data_dir: Path) -> None:
+        self.root = data_dir / "lambda"
+        self.code_dir = self.root / "code"
+        self.unpacked_dir = self.root / "unpacked"
+        self.code_dir.mkdir(parents=True, exist_ok=True)
+        self.unpacked_dir.mkdir(parents=True, exist_ok=True)
+
+    def path(self, code_sha256: str) -> Path:
+        return self.code_dir / f"{sha_hex(code_sha256)}.zip"
+
+    def path_for_hex(self, hex_digest: str) -> Path:
+        return self.code_dir / f"{hex_digest}.zip"
+
+    @staticmethod
+    def inspect(data: bytes, operation: str) -> StoredCode:
+        """Check an upload and name it, without storing it (DryRun)."""
+        check_zip(data, operation)
+        digest = hashlib.sha256(data)
+        return StoredCode(base64.b64encode(digest.digest()).decode(), digest.hexdigest(),
+                          len(data))
+
+    def put(self, data: bytes, operation: str) -> StoredCode:
+        stored = self.inspect(data, operation)
+        self.ensure(stored, data)
+        return stored
+
+    def ensure(self, stored: StoredCode, data: bytes) -> None:
+        """Write the zip unless it is already there (same name, same content)."""
+        target = self.path_for_hex(stored.hex)
+        if target.exists() and target.stat().st_size == stored.size:
+            return
+        fd, tmp = tempfile.mkstemp(dir=self.code_dir, prefix=".upload-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, target)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def read(self, code_sha256: str) -> bytes:
+        return self.path(code_sha256).read_bytes()
+
+    def discard(self, code_sha256: str) -> None:
+        """Remove the zip of code no version refers to any more (the caller checked that).
+
+        The unpacked tree stays: an invocation that started before the change may still be
+        running from it. The worker removes it with `discard_unpacked` once its last sandbox
+        of that code is gone.
+        """
+        self.path_for_hex(sha_hex(code_sha256)).unlink(missing_ok=True)
+
+    def discard_unpacked(self, code_sha256: str) -> None:
+        shutil.rmtree(self.unpacked_dir / sha_hex(code_sha256), ignore_errors=True)
+
+    def unpacked(self, code_sha256: str) -> Path:
+        """The code as a directory tree, unpacked on first use.
+
+        Unpacked into a private temporary directory and renamed into place, so a reader sees
+        either nothing or the whole tree; file modes come from the zip so `bootstrap` and other
+        executables keep their x bit.
+        """
+        hex_digest = sha_hex(code_sha256)
+        final = self.unpacked_dir / hex_digest
+        if final.is_dir():
+            return final
+        tmp = Path(tempfile.mkdtemp(dir=self.unpacked_dir, prefix=f".{hex_digest[:12]}-"))
+        try:
+            with zipfile.ZipFile(self.path_for_hex(hex_digest)) as archive:
+                _extract(archive, tmp)
+            os.chmod(tmp, 0o755)
+            try:
+                os.rename(tmp, final)
+            except OSError:
+                if not final.is_dir():      # not a lost race with another unpacker
+                    raise
+                shutil.rmtree(tmp, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return final
+
+
+def _extract(archive: zipfile.ZipFile, root: Path) -> None:
+    budget = limits.UNZIPPED
+    for info in archive.infolist():
+        parts = _safe_parts(info.filename)
+        if parts is None:
+            raise ValueError(f"zip member escapes the code directory: {info.filename!r}")
+        if not parts:
+            continue
+        target = root.joinpath(*parts)
+        mode = (info.external_attr >> 16) & 0o177777
+        if info.is_dir():
+            target.mkdir(parents=True, exist_ok=True)
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if stat.S_ISLNK(mode):
+            link = archive.read(info).decode()
+            resolved = os.path.normpath(os.path.join(os.path.dirname(target), link))
+            if os.path.isabs(link) or not resolved.startswith(str(root) + os.sep):
+                raise ValueError(f"zip symlink escapes the code directory: {info.filename!r}")
+            os.symlink(link, target)
+            continue
+        with archive.open(info) as src, open(target, "wb") as dst:
+            # Count real bytes: a zip's declared sizes can lie.
+            while chunk := src.read(1 << 20):
+                budget -= len(chunk)
+                if budget < 0:
+                    raise ValueError("unzipped code exceeds the size quota")
+                dst.write(chunk)
+        perms = mode & 0o777
+        os.chmod(target, perms | 0o400 if perms else 0o644)
+    for path in sorted(root.rglob("*"), reverse=True):
+        if path.is_dir() and not path.is_symlink():
+            os.chmod(path, 0o755)
