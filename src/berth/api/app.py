@@ -55,6 +55,24 @@ class Service:
         self.model = service_model(self.name)
         self.protocol = self.model.metadata["protocol"]
         self.router = RestRouter.for_model(self.model) if self.protocol == "rest-json" else None
+        self.operations = {n: self.model.operation_model(n) for n in self.model.operation_names}
+        self._handlers: dict[str, tuple[Callable[..., Any], str] | None] = {}
+
+    def handler(self, operation: str) -> tuple[Callable[..., Any], str] | None:
+        """The provider's method for an operation and how to call it: "async" on the loop,
+        "inline" (a quick read with an embedded store) or "thread"; None if unimplemented."""
+        if operation not in self._handlers:
+            method = getattr(self.provider, xform_name(operation), None)
+            if method is None:
+                found = None
+            elif inspect.iscoroutinefunction(method):
+                found = (method, "async")
+            elif self.inline_quick_reads and getattr(method, "__berth_quick_read__", False):
+                found = (method, "inline")
+            else:
+                found = (method, "thread")
+            self._handlers[operation] = found
+        return self._handlers[operation]
 
 
 @dataclass
@@ -161,9 +179,10 @@ class ApiApp:
         if target:
             prefix, _, name = target.rpartition(".")
             svc = self.by_target.get(prefix)
-            if svc is None or name not in svc.model.operation_names:
+            op = svc.operations.get(name) if svc is not None else None
+            if svc is None or op is None:
                 return None
-            return svc, svc.model.operation_model(name), {}
+            return svc, op, {}
         raw_path = scope.get("raw_path") or path.encode()
         raw = raw_path.decode("latin-1").split("?", 1)[0]
         query_keys = [p.split("=", 1)[0] for p in
@@ -198,13 +217,14 @@ class ApiApp:
         params = validate(op.input_shape, params, svc.validation_code)
         ctx = RequestContext(request_id, identity.region, self.account_id, svc.name, op.name,
                              identity.access_key, f"http://{headers.get('host', 'localhost')}")
-        method = getattr(svc.provider, xform_name(op.name), None)
-        if method is None:
+        found = svc.handler(op.name)
+        if found is None:
             raise ServiceError("UnknownOperationException",
                                f"{op.name} is not supported by berth yet.")
-        if inspect.iscoroutinefunction(method):
+        method, how = found
+        if how == "async":
             result = await method(ctx, params)
-        elif svc.inline_quick_reads and getattr(method, "__berth_quick_read__", False):
+        elif how == "inline":
             result = method(ctx, params)
         else:
             result = await anyio.to_thread.run_sync(method, ctx, params)

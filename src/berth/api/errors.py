@@ -1,4 +1,5 @@
-"""Errors as types: a handler raises the service's exception; the API layer shapes it for the wire."""
+"""Errors as types: a handler raises the service's exception; the API layer shapes it for
+the wire."""
 from __future__ import annotations
 
 from typing import Any

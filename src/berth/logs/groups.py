@@ -113,15 +113,16 @@ class LogGroups:
 
     @staticmethod
     def _group_view(ctx: RequestContext, row: sa.Row[Any]) -> dict[str, Any]:
-        arn = group_arn(ctx, row.name)
+        name, created, retention, kms_key, klass, stored = row
+        arn = group_arn(ctx, name)
         view: dict[str, Any] = {
-            "logGroupName": row.name, "creationTime": row.created_ms,
-            "metricFilterCount": 0, "arn": arn + ":*", "logGroupArn": arn,
-            "storedBytes": int(row.stored), "logGroupClass": row.log_group_class}
-        if row.retention_days:
-            view["retentionInDays"] = row.retention_days
-        if row.kms_key_id:
-            view["kmsKeyId"] = row.kms_key_id
+            "logGroupName": name, "creationTime": created, "metricFilterCount": 0,
+            "arn": arn + ":*", "logGroupArn": arn, "storedBytes": int(stored),
+            "logGroupClass": klass}
+        if retention:
+            view["retentionInDays"] = retention
+        if kms_key:
+            view["kmsKeyId"] = kms_key
         return view
 
     def put_retention_policy(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
