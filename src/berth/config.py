@@ -40,6 +40,13 @@ class Settings:
     ecs_agent_grace: float = 30.0
     # How often the service reconciler and failure detector look even when nothing woke them.
     ecs_reconcile_interval: float = 1.0
+    # Function worker: idle sandboxes are evicted after lambda_idle_ttl; one idle for
+    # lambda_deep_freeze_after is held by the freezer cgroup too (SIGSTOP alone until then).
+    # Invoke trusts a resolved function configuration for lambda_config_ttl (changes made
+    # through this server invalidate it at once). Seconds.
+    lambda_idle_ttl: float = 300.0
+    lambda_deep_freeze_after: float = 1.0
+    lambda_config_ttl: float = 1.0
 
     @classmethod
     def load(cls, **flags: object) -> "Settings":

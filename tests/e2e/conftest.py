@@ -23,3 +23,11 @@ def fresh_berth(tmp_path: Path) -> Iterator[BerthProcess]:
     proc = BerthProcess(tmp_path / "data").start()
     yield proc
     proc.stop()
+
+
+@pytest.fixture(scope="module")
+def berth_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BerthProcess]:
+    """A `berth up` (server plus local function worker) shared by one test module."""
+    proc = BerthProcess(tmp_path_factory.mktemp("berth-up") / "data", command="up").start()
+    yield proc
+    proc.stop()

@@ -1,0 +1,1 @@
+"""The function worker: sandbox pools, the Lambda Runtime API, logs of invocations."""

@@ -1,0 +1,146 @@
+"""Execution environments per function version: reuse, scale-out, retirement, eviction.
+
+An invocation goes to an idle environment of its version (the most recently used, so the
+fewest stay warm), else to one that has just answered and is about to ask for its next
+event, else to a new one. A new revision of the version retires the old environments;
+idle ones past the TTL are evicted.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ...lambda_.model import FunctionConfig
+from .environment import ExecutionEnvironment, State
+from .invocation import Call, error_payload
+from .logs_shipper import LogShipper
+from .runtimes import RuntimeUnavailable
+from .sandbox import SandboxDriver
+
+log = logging.getLogger(__name__)
+
+VersionKey = tuple[str, str, str]   # region, function name, version
+
+
+class SandboxStartError(Exception):
+    """The host could not start a sandbox (not the function's fault)."""
+
+
+@dataclass
+class VersionPool:
+    revision_id: str
+    envs: list[ExecutionEnvironment] = field(default_factory=list)
+    idle: list[ExecutionEnvironment] = field(default_factory=list)
+
+
+class Pools:
+    def __init__(self, driver: SandboxDriver, shipper: LogShipper, work_dir: Path,
+                 idle_ttl: float) -> None:
+        self.driver = driver
+        self.shipper = shipper
+        self.work_dir = work_dir
+        self.idle_ttl = idle_ttl
+        self.versions: dict[VersionKey, VersionPool] = {}
+        self._code: dict[str, Path] = {}   # environment id -> code dir, for re-dispatch
+        self._evictor: asyncio.Task[None] | None = None
+
+    def _pool(self, config: FunctionConfig) -> VersionPool:
+        key = (config.region, config.name, config.version)
+        pool = self.versions.get(key)
+        if pool is None or pool.revision_id != config.revision_id:
+            if pool is not None:
+                log.info("%s:%s changed: retiring %d environments", config.name,
+                         config.version, len(pool.envs))
+                for env in pool.envs:
+                    env.retire()
+            pool = self.versions[key] = VersionPool(config.revision_id)
+        return pool
+
+    async def dispatch(self, config: FunctionConfig, code_dir: Path, call: Call) -> None:
+        pool = self._pool(config)
+        while pool.idle:
+            env = pool.idle.pop()
+            if env.state is State.IDLE and env.accepts:
+                env.assign(call)
+                return
+        for env in pool.envs:
+            if env.accepts:
+                env.assign(call)
+                return
+        env = ExecutionEnvironment(config, self.shipper, self._on_idle, self._on_dead)
+        pool.envs.append(env)
+        self._code[env.id] = code_dir
+        try:
+            await env.start(self.driver, code_dir, self.work_dir, call)
+        except RuntimeUnavailable as exc:
+            self._forget(env)
+            await env.abort()
+            call.finish(error_payload(f"RequestId: {call.invocation.request_id} Error: "
+                                      f"{exc.message}", exc.error_type), "Unhandled")
+        except Exception as exc:
+            self._forget(env)
+            await env.abort()
+            log.exception("could not start a sandbox for %s", config.name)
+            raise SandboxStartError(f"The sandbox for {config.name} could not start: "
+                                    f"{exc}") from exc
+
+    def _on_idle(self, env: ExecutionEnvironment) -> None:
+        pool = self.versions.get((env.config.region, env.config.name, env.config.version))
+        if pool is not None and pool.revision_id == env.config.revision_id:
+            pool.idle.append(env)
+
+    def _on_dead(self, env: ExecutionEnvironment, lost: Call | None) -> None:
+        code_dir = self._forget(env)
+        if lost is not None and code_dir is not None and not lost.future.done():
+            # Assigned while the runtime was between its answer and its next request, and it
+            # died in between: the invocation never started, so it runs elsewhere.
+            asyncio.get_running_loop().create_task(self._redispatch(env.config, code_dir, lost))
+
+    async def _redispatch(self, config: FunctionConfig, code_dir: Path, call: Call) -> None:
+        try:
+            await self.dispatch(config, code_dir, call)
+        except Exception as exc:
+            if not call.future.done():
+                call.future.set_exception(exc)
+
+    def _forget(self, env: ExecutionEnvironment) -> Path | None:
+        pool = self.versions.get((env.config.region, env.config.name, env.config.version))
+        if pool is not None:
+            if env in pool.envs:
+                pool.envs.remove(env)
+            if env in pool.idle:
+                pool.idle.remove(env)
+        return self._code.pop(env.id, None)
+
+    def code_in_use(self) -> set[Path]:
+        return set(self._code.values())
+
+    def environments(self) -> list[ExecutionEnvironment]:
+        return [env for pool in self.versions.values() for env in pool.envs]
+
+    async def start(self) -> None:
+        self._evictor = asyncio.create_task(self._evict_loop())
+
+    async def _evict_loop(self) -> None:
+        period = min(max(self.idle_ttl / 4, 0.2), 30.0)
+        while True:
+            await asyncio.sleep(period)
+            cutoff = time.monotonic() - self.idle_ttl
+            for env in self.environments():
+                if env.state is State.IDLE and env.last_used < cutoff:
+                    log.debug("evicting idle environment %s of %s", env.id, env.config.name)
+                    env.kill()
+
+    async def stop(self) -> None:
+        if self._evictor is not None:
+            self._evictor.cancel()
+        envs = self.environments()
+        for env in envs:
+            env.kill()
+        exits = [env.sandbox.exited for env in envs if env.sandbox is not None]
+        if exits:
+            await asyncio.wait(exits, timeout=5)
+        await asyncio.sleep(0)

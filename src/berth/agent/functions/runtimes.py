@@ -1,0 +1,161 @@
+"""How each Lambda runtime starts: which program, which interpreter, which environment.
+
+Interpreters are started by their real path (a pyenv shim is a bash script costing ~70 ms).
+A `python3.X` function runs on that Python if the host has it, else on the server's own.
+"""
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import shutil
+import sys
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from ...lambda_.model import FunctionConfig
+from .sandbox import Mount, SandboxSpec
+
+log = logging.getLogger(__name__)
+
+RUNTIMES_DIR = Path(__file__).resolve().parents[2] / "runtimes"
+PYTHON_RUNTIME_DIR = RUNTIMES_DIR / "python"
+NODE_RUNTIME_DIR = RUNTIMES_DIR / "nodejs"
+SERVER_PYTHON = os.path.realpath(sys.executable)
+
+
+class RuntimeUnavailable(Exception):
+    """The function's runtime cannot start on this host (errorType, message)."""
+
+    def __init__(self, error_type: str, message: str) -> None:
+        super().__init__(message)
+        self.error_type, self.message = error_type, message
+
+
+@lru_cache(maxsize=None)
+def python_for(version: str) -> str:
+    """The real path of a Python `version` ("3.12") on this host, else the server's own."""
+    if f"{sys.version_info.major}.{sys.version_info.minor}" == version:
+        return SERVER_PYTHON
+    major, _, minor = version.partition(".")
+    if not (major == "3" and minor.isdigit() and int(minor) >= 9):
+        # berth's Python runtime needs 3.9 or later (socket.send_fds, os.pidfd_open).
+        log.warning("python%s functions run on the server's Python %d.%d (%s)", version,
+                    sys.version_info.major, sys.version_info.minor, SERVER_PYTHON)
+        return SERVER_PYTHON
+    candidates = sorted(glob.glob(f"/root/.pyenv/versions/{version}.*/bin/python{version}"),
+                        key=lambda p: [int(x) for x in p.split("/")[4].split(".")
+                                       if x.isdigit()], reverse=True)
+    candidates += [f"/usr/local/bin/python{version}", f"/usr/bin/python{version}"]
+    for path in candidates:
+        if os.access(path, os.X_OK):
+            return os.path.realpath(path)
+    log.warning("no Python %s on this host: python%s functions run on the server's Python "
+                "%d.%d (%s)", version, version, sys.version_info.major,
+                sys.version_info.minor, SERVER_PYTHON)
+    return SERVER_PYTHON
+
+
+@lru_cache(maxsize=1)
+def node_path() -> str:
+    found = shutil.which("node")
+    if found is None:
+        raise RuntimeUnavailable("Runtime.InvalidEntrypoint", "Node.js is not installed on "
+                                 "this host")
+    return os.path.realpath(found)
+
+
+@dataclass(frozen=True)
+class Paths:
+    """The sandbox's view: the task root and runtime dir as it sees them, and its /tmp."""
+
+    task_root: str
+    runtime_dir: str
+    tmp: str
+
+
+def build_spec(config: FunctionConfig, sandbox_id: str, code_dir: Path, tmp_dir: Path,
+               api_port: int, log_stream: str, private_mounts: bool) -> SandboxSpec:
+    runtime = config.runtime
+    if runtime.startswith("python"):
+        runtime_dir = PYTHON_RUNTIME_DIR
+    elif runtime.startswith("nodejs"):
+        runtime_dir = NODE_RUNTIME_DIR
+    elif runtime.startswith("provided"):
+        runtime_dir = RUNTIMES_DIR
+    else:
+        raise RuntimeUnavailable("Runtime.InvalidRuntime",
+                                 f"The runtime {runtime} is not supported by berth.")
+    mounts: list[Mount] = []
+    if private_mounts:
+        # Sources first: the task root may live under the host's /tmp, which the last
+        # mount hides.
+        paths = Paths("/var/task", "/var/runtime", "/tmp")
+        mounts = [Mount(str(code_dir), "/var/task"), Mount(str(runtime_dir), "/var/runtime"),
+                  Mount(str(tmp_dir), "/tmp", read_only=False)]
+    else:
+        paths = Paths(str(code_dir), str(runtime_dir), str(tmp_dir))
+    env = _environment(config, paths, api_port, log_stream)
+    if not private_mounts:
+        env["TMPDIR"] = paths.tmp
+    task = paths.task_root
+    if runtime.startswith("python"):
+        version = runtime.removeprefix("python")
+        python = python_for(version)
+        env["PATH"] = f"{os.path.dirname(python)}:{env['PATH']}"
+        env["PYTHONPATH"] = f"{task}:{paths.runtime_dir}"
+        sys_path = [task, f"/opt/python/lib/python{version}/site-packages", "/opt/python"]
+        if (code_dir / "lib").is_dir():
+            # Libraries the code ships in lib/ are found through LD_LIBRARY_PATH, which the
+            # dynamic loader reads only when a program starts: no forking from the zygote.
+            return SandboxSpec(sandbox_id, env, task, config.memory_size,
+                               argv=[python, "-s", "-m", "berth_runtime.bootstrap"],
+                               mounts=mounts)
+        return SandboxSpec(sandbox_id, env, task, config.memory_size, python=python,
+                           sys_path=sys_path, mounts=mounts)
+    if runtime.startswith("nodejs"):
+        node = node_path()
+        env["PATH"] = f"{os.path.dirname(node)}:{env['PATH']}"
+        env["NODE_PATH"] = (f"/opt/nodejs/node_modules:{paths.runtime_dir}/node_modules:"
+                            f"{paths.runtime_dir}:{task}")
+        return SandboxSpec(sandbox_id, env, task, config.memory_size,
+                           argv=[node, f"{paths.runtime_dir}/bootstrap.js"], mounts=mounts)
+    bootstrap = code_dir / "bootstrap"
+    if not bootstrap.is_file() or not os.access(bootstrap, os.X_OK):
+        raise RuntimeUnavailable(
+            "Runtime.InvalidEntrypoint",
+            f"Couldn't find valid bootstrap(s): [{task}/bootstrap /opt/bootstrap]")
+    env.pop("AWS_EXECUTION_ENV", None)
+    return SandboxSpec(sandbox_id, env, task, config.memory_size,
+                       argv=[f"{task}/bootstrap"], mounts=mounts)
+
+
+def _environment(config: FunctionConfig, paths: Paths, api_port: int,
+                 log_stream: str) -> dict[str, str]:
+    task, runtime_dir = paths.task_root, paths.runtime_dir
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin:/opt/bin",
+        "LD_LIBRARY_PATH": f"/lib64:/usr/lib64:{runtime_dir}:{runtime_dir}/lib:{task}:"
+                           f"{task}/lib:/opt/lib",
+        "LANG": "en_US.UTF-8",
+        "TZ": ":UTC",
+    }
+    # The function's own variables may override the ones above, never the ones below.
+    env.update(config.environment)
+    env.update({
+        "AWS_LAMBDA_FUNCTION_NAME": config.name,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.memory_size),
+        "AWS_LAMBDA_FUNCTION_VERSION": config.version,
+        "AWS_LAMBDA_LOG_GROUP_NAME": config.log_group,
+        "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
+        "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+        "AWS_REGION": config.region,
+        "AWS_DEFAULT_REGION": config.region,
+        "AWS_EXECUTION_ENV": f"AWS_Lambda_{config.runtime}",
+        "LAMBDA_TASK_ROOT": task,
+        "LAMBDA_RUNTIME_DIR": runtime_dir,
+        "_HANDLER": config.handler,
+        "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{api_port}",
+    })
+    return env
