@@ -47,6 +47,13 @@ class Settings:
     lambda_idle_ttl: float = 300.0
     lambda_deep_freeze_after: float = 1.0
     lambda_config_ttl: float = 1.0
+    # Asynchronous invocations: an event whose run failed is tried again after
+    # lambda_async_retry_delay, the next time after twice that (AWS: about 1 and 2 minutes).
+    # A server running an event holds it under a lease of lambda_async_lease, renewed while
+    # it runs: the events of a server that died run elsewhere (or after its restart) once
+    # their leases lapse. Seconds.
+    lambda_async_retry_delay: float = 60.0
+    lambda_async_lease: float = 30.0
 
     @classmethod
     def load(cls, **flags: object) -> "Settings":
@@ -57,7 +64,8 @@ class Settings:
                            ("database_url", str), ("access_key", str),
                            ("secret_key", str), ("region", str), ("account_id", str),
                            ("ecs_agent_timeout", float), ("ecs_agent_grace", float),
-                           ("ecs_reconcile_interval", float)):
+                           ("ecs_reconcile_interval", float),
+                           ("lambda_async_retry_delay", float), ("lambda_async_lease", float)):
             given = flags.get(name)
             if given is None:
                 given = env.get("BERTH_" + name.upper())

@@ -8,6 +8,7 @@ import uvicorn
 
 from .api.app import ApiApp, Service
 from .config import Settings
+from .ecs.agent_channel import PREFIX as ECS_AGENT_PREFIX
 from .lambda_.code_download import PREFIX as LAMBDA_PREFIX
 from .lambda_.code_download import code_download_app
 from .state.store import Store
@@ -35,8 +36,11 @@ def build_app(settings: Settings) -> tuple[ApiApp, Store]:
     services = build_services(settings, store)
     store.create_all()
     keys = {settings.access_key: settings.secret_key}
-    app = ApiApp(services, keys.get, settings.account_id,
-                 extra=code_download_app(settings, store), extra_prefixes=(LAMBDA_PREFIX,))
+    ecs = next(s.provider for s in services if s.name == "ecs")
+    app = ApiApp(services, keys.get, settings.account_id, mounts={
+        LAMBDA_PREFIX: code_download_app(settings, store),
+        ECS_AGENT_PREFIX: ecs.agent_channel(keys.get),
+    })
     return app, store
 
 

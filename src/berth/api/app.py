@@ -95,12 +95,14 @@ class _Response:
 
 class ApiApp:
     def __init__(self, services: list[Service], lookup_secret: Callable[[str], str | None],
-                 account_id: str, extra: ASGIApp | None = None,
-                 extra_prefixes: tuple[str, ...] = ()) -> None:
+                 account_id: str, mounts: dict[str, ASGIApp] | None = None) -> None:
+        """`mounts` maps path prefixes to berth's own (non-AWS) ASGI apps, such as the
+        Lambda code download and the ECS agent channel."""
         self.services = services
         self.lookup_secret = lookup_secret
         self.account_id = account_id
-        self.extra, self.extra_prefixes = extra, extra_prefixes
+        self.mounts = dict(mounts or {})
+        self.mount_prefixes = tuple(self.mounts)
         self.max_body = max((s.max_body for s in services), default=1024 * 1024)
         self.by_target: dict[str, Service] = {}
         self.rest: list[Service] = []
@@ -115,12 +117,11 @@ class ApiApp:
             await self._lifespan(receive, send)
             return
         if scope["type"] != "http":
-            if self.extra is not None:
-                await self.extra(scope, receive, send)
             return
         path: str = scope["path"]
-        if self.extra is not None and path.startswith(self.extra_prefixes):
-            await self.extra(scope, receive, send)
+        if path.startswith(self.mount_prefixes):
+            prefix = next(p for p in self.mount_prefixes if path.startswith(p))
+            await self.mounts[prefix](scope, receive, send)
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         request_id = str(uuid.uuid4())

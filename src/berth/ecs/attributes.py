@@ -1,0 +1,127 @@
+"""Custom attributes on container instances: put, delete, list. They feed memberOf placement
+constraints and `attribute:` spread strategies, so changing them moves the instance's version."""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import sqlalchemy as sa
+
+from ..api.app import RequestContext
+from ..api.errors import ServiceError
+from ..state.store import Store
+from . import errors, paging
+from .lookup import Row, find_instance, get_cluster
+from .schema import instances
+
+NAME_RE = re.compile(r"[A-Za-z0-9_.@/:-]{1,128}")
+VALUE_RE = re.compile(r"[A-Za-z0-9_.@/:\- ]{1,128}")
+MAX_CUSTOM = 10
+MAX_PER_CALL = 10
+
+
+def _check(attr: dict[str, Any], deleting: bool) -> None:
+    if attr.get("targetType", "container-instance") != "container-instance":
+        raise errors.invalid("targetType must be container-instance.")
+    if not attr.get("targetId"):
+        raise errors.invalid("targetId is required for each attribute.")
+    if not NAME_RE.fullmatch(attr.get("name") or ""):
+        raise errors.invalid(f"Invalid attribute name: {attr.get('name')!r}. Up to 128 letters, "
+                             "numbers, hyphens, underscores, periods, at signs, slashes and "
+                             "colons.")
+    value = attr.get("value")
+    if not deleting and value is not None and not VALUE_RE.fullmatch(value):
+        raise errors.invalid(f"Invalid attribute value: {value!r}.")
+
+
+def _custom(attrs: dict[str, Any]) -> int:
+    return sum(1 for k in attrs if not k.startswith(("ecs.", "com.amazonaws.ecs.")))
+
+
+def _targets(conn: sa.Connection, region: str, cluster: Row, items: list[dict[str, Any]]
+             ) -> dict[str, Row]:
+    rows: dict[str, Row] = {}
+    for attr in items:
+        ident = attr["targetId"]
+        if ident in rows:
+            continue
+        row = find_instance(conn, region, cluster, ident)
+        if row is None or row.status == "INACTIVE":
+            raise errors.target_not_found(f"target {ident}")
+        rows[ident] = row
+    return rows
+
+
+class Attributes:
+    store: Store
+
+    def put_attributes(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+        items = req["attributes"]
+        if not items or len(items) > MAX_PER_CALL:
+            raise errors.invalid(f"attributes must have between 1 and {MAX_PER_CALL} items.")
+        for attr in items:
+            _check(attr, deleting=False)
+        with self.store.write() as conn:
+            cluster = get_cluster(conn, ctx.region, req.get("cluster"))
+            targets = _targets(conn, ctx.region, cluster, items)
+            changed: dict[str, dict[str, Any]] = {}
+            for attr in items:
+                row = targets[attr["targetId"]]
+                attrs = changed.setdefault(row.arn, dict(row.attributes))
+                attrs[attr["name"]] = attr.get("value")
+            for arn, attrs in changed.items():
+                if _custom(attrs) > MAX_CUSTOM:
+                    raise ServiceError("AttributeLimitExceededException",
+                                       f"A container instance can have at most {MAX_CUSTOM} "
+                                       "custom attributes.")
+                Store.bump(conn, instances, {"arn": arn}, {"attributes": attrs})
+        return {"attributes": [{**a, "targetType": "container-instance"} for a in items]}
+
+    def delete_attributes(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+        items = req["attributes"]
+        if not items or len(items) > MAX_PER_CALL:
+            raise errors.invalid(f"attributes must have between 1 and {MAX_PER_CALL} items.")
+        for attr in items:
+            _check(attr, deleting=True)
+        with self.store.write() as conn:
+            cluster = get_cluster(conn, ctx.region, req.get("cluster"))
+            targets = _targets(conn, ctx.region, cluster, items)
+            changed: dict[str, dict[str, Any]] = {}
+            for attr in items:
+                row = targets[attr["targetId"]]
+                attrs = changed.setdefault(row.arn, dict(row.attributes))
+                attrs.pop(attr["name"], None)
+            for arn, attrs in changed.items():
+                Store.bump(conn, instances, {"arn": arn}, {"attributes": attrs})
+        return {"attributes": [{**a, "targetType": "container-instance"} for a in items]}
+
+    def list_attributes(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+        if req.get("attributeValue") is not None and not req.get("attributeName"):
+            raise errors.invalid("attributeValue can only be given with attributeName.")
+        limit = paging.limit(req)
+        after = paging.decode(req.get("nextToken"))
+        name, value = req.get("attributeName"), req.get("attributeValue")
+        found: list[dict[str, Any]] = []
+        with self.store.read() as conn:
+            cluster = get_cluster(conn, ctx.region, req.get("cluster"))
+            rows = conn.execute(sa.select(instances.c.arn, instances.c.attributes).where(
+                instances.c.region == ctx.region, instances.c.cluster == cluster.name,
+                instances.c.status != "INACTIVE").order_by(instances.c.arn))
+            for row in rows:
+                for k, v in sorted(row.attributes.items()):
+                    if name is not None and k != name:
+                        continue
+                    if value is not None and v != value:
+                        continue
+                    if after is not None and [row.arn, k] <= after:
+                        continue
+                    item = {"name": k, "targetType": "container-instance",
+                            "targetId": row.arn}
+                    if v is not None:
+                        item["value"] = v
+                    found.append(item)
+        out: dict[str, Any] = {"attributes": found[:limit]}
+        if len(found) > limit:
+            last = found[limit - 1]
+            out["nextToken"] = paging.encode([last["targetId"], last["name"]])
+        return out
