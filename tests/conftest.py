@@ -24,3 +24,26 @@ def postgres_url() -> Iterator[str]:
         pytest.fail(problem, pytrace=False)
     with postgres_server() as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def docker_host() -> Iterator[str]:
+    """A private Docker Engine for the session, as its `unix://` URL.
+
+    Skips only where dockerd cannot run at all (not root); fails without dockerd installed,
+    since `make install` installs it.
+    """
+    import os
+
+    from dockerd import DockerUnavailable, docker_engine, find_dockerd
+    if os.geteuid() != 0:
+        pytest.skip("dockerd needs root")
+    try:
+        find_dockerd()
+        problem = ""
+    except DockerUnavailable as exc:
+        problem = str(exc)
+    if problem:
+        pytest.fail(problem, pytrace=False)
+    with docker_engine() as url:
+        yield url

@@ -1,4 +1,4 @@
-"""The `berth` command: up, server, env, logs."""
+"""The `berth` command: up, server, env, logs, image."""
 from __future__ import annotations
 
 import logging
@@ -98,6 +98,41 @@ def logs_tail(group: str, follow: bool, since: int, data_dir: Path | None) -> No
     endpoint_file = settings.data_dir / ENDPOINT_FILE
     endpoint = endpoint_file.read_text().strip() if endpoint_file.exists() else settings.endpoint
     tail(settings.client_env(endpoint), group, follow=follow, since_seconds=since)
+
+
+@main.group()
+def image() -> None:
+    """The local image store the runc driver runs containers from."""
+
+
+@image.command("import")
+@click.argument("file", type=click.Path(exists=True, path_type=Path))
+@click.option("--name", default=None, help="Name the image (NAME[:TAG]) instead of the archive's.")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None)
+def image_import(file: Path, name: str | None, data_dir: Path | None) -> None:
+    """Import an OCI image layout or `docker save` archive (directory or tar)."""
+    from .agent.images import ImageError, ImageStore
+    store = ImageStore(Settings.load(data_dir=data_dir).data_dir)
+    try:
+        imported = store.import_archive(file, name=name)
+    except ImageError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for img in imported:
+        click.echo(f"{img.short_id}  {', '.join(img.names) or '<none>'}")
+
+
+@image.command("ls")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None)
+def image_ls(data_dir: Path | None) -> None:
+    """List the images in the local store."""
+    from .agent.images import ImageStore
+    rows = [(name, img.short_id, f"{img.size / 1e6:.1f} MB")
+            for img in ImageStore(Settings.load(data_dir=data_dir).data_dir).list()
+            for name in (img.names or ["<none>"])]
+    width = max([len("NAME")] + [len(r[0]) for r in rows])
+    click.echo(f"{'NAME':<{width}}  {'IMAGE ID':<12}  SIZE")
+    for row_name, short_id, size in rows:
+        click.echo(f"{row_name:<{width}}  {short_id:<12}  {size}")
 
 
 if __name__ == "__main__":
