@@ -135,7 +135,7 @@ class ApiApp:
             route = self._route(method, path, scope, headers)
             svc = route[0] if route else None
             limit = svc.max_body if svc else self.max_body
-            body = await _read_body(receive, headers, limit)
+            body = await read_body(receive, headers, limit)
             response = await self._handle(route, scope, headers, body, request_id)
         except ServiceError as exc:
             response = _error_response(svc, exc)
@@ -239,7 +239,8 @@ class ApiApp:
         return _Response(status, hdrs, payload)
 
 
-async def _read_body(receive: Receive, headers: dict[str, str], limit: int) -> bytes:
+async def read_body(receive: Receive, headers: dict[str, str], limit: int) -> bytes:
+    """The request body, refused with a 413 past `limit` bytes (declared or received)."""
     declared = headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise ServiceError("RequestEntityTooLargeException",

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from ..api import protocol, sigv4
+from ..api.app import read_body
 from ..api.errors import ServiceError
 
 if TYPE_CHECKING:
@@ -54,7 +55,7 @@ class AgentChannel:
             if scope["method"] != "POST":
                 raise ServiceError("UnknownOperationException", "Use POST.", status=405)
             headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-            body = await _read(receive)
+            body = await read_body(receive, headers, MAX_BODY)
             raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
             identity = sigv4.verify("POST", raw_path.split("?", 1)[0],
                                     scope.get("query_string", b"").decode("latin-1"),
@@ -106,22 +107,6 @@ async def _disconnected(receive: Receive) -> None:
         message = await receive()
         if message["type"] == "http.disconnect":
             return
-
-
-async def _read(receive: Receive) -> bytes:
-    chunks, size = [], 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise asyncio.CancelledError
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise ServiceError("RequestEntityTooLargeException", "Request too large.",
-                               status=413)
-        chunks.append(chunk)
-        if not message.get("more_body"):
-            return b"".join(chunks)
 
 
 def _parse(body: bytes) -> dict[str, Any]:

@@ -1,24 +1,16 @@
 """Opaque pagination tokens for the List* operations: the sort key of the last item returned."""
 from __future__ import annotations
 
-import base64
-import json
 from typing import Any
 
+from ..api import tokens
 from . import errors
 
-
-def encode(key: Any) -> str:
-    return base64.urlsafe_b64encode(json.dumps(key).encode()).decode()
+encode = tokens.encode_token
 
 
 def decode(token: str | None) -> Any:
-    if not token:
-        return None
-    try:
-        return json.loads(base64.urlsafe_b64decode(token.encode()))
-    except (ValueError, UnicodeDecodeError):
-        raise errors.invalid("Invalid nextToken.") from None
+    return tokens.decode_token(token, errors.invalid("Invalid nextToken."))
 
 
 def limit(req: dict[str, Any], default: int = 100, maximum: int = 100) -> int:

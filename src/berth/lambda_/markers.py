@@ -1,10 +1,9 @@
 """Pagination markers of the List* operations: an opaque token for the last key returned."""
 from __future__ import annotations
 
-import base64
-import json
 from typing import Any, Callable, Sequence, TypeVar
 
+from ..api import tokens
 from ..api.errors import ServiceError
 from . import limits
 
@@ -12,18 +11,14 @@ T = TypeVar("T")
 
 
 def encode_marker(key: Sequence[Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(list(key)).encode()).decode()
+    return tokens.encode_token(list(key))
 
 
 def decode_marker(marker: str | None) -> list[Any] | None:
-    if not marker:
-        return None
-    try:
-        key = json.loads(base64.urlsafe_b64decode(marker.encode()))
-    except (ValueError, TypeError):
-        key = None
-    if not isinstance(key, list):
-        raise ServiceError("InvalidParameterValueException", "Invalid marker: " + marker)
+    invalid = ServiceError("InvalidParameterValueException", f"Invalid marker: {marker}")
+    key = tokens.decode_token(marker, invalid)
+    if key is not None and not isinstance(key, list):
+        raise invalid
     return key
 
 

@@ -1,22 +1,14 @@
-"""Opaque pagination tokens: the position to resume after, in a form clients do not parse."""
+"""Logs' pagination tokens (see api/tokens.py), with Logs' wording for a bad one."""
 from __future__ import annotations
 
-import base64
-import json
 from typing import Any
 
+from ..api import tokens
 from ..api.errors import ServiceError
 
-
-def encode_token(position: Any) -> str:
-    return base64.urlsafe_b64encode(json.dumps(position).encode()).decode()
+encode_token = tokens.encode_token
 
 
 def decode_token(token: str | None) -> Any:
-    if not token:
-        return None
-    try:
-        return json.loads(base64.urlsafe_b64decode(token.encode()))
-    except (ValueError, TypeError):
-        raise ServiceError("InvalidParameterException",
-                           "The specified nextToken is invalid.") from None
+    return tokens.decode_token(token, ServiceError(
+        "InvalidParameterException", "The specified nextToken is invalid."))
