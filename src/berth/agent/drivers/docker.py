@@ -285,11 +285,16 @@ def _state(info: dict[str, Any]) -> ContainerState:
     status = _STATUS.get(s.get("Status", ""), "unknown")
     labels = dict((info.get("Config") or {}).get("Labels") or {})
     name = labels.pop(NAME_LABEL, (info.get("Name") or "").lstrip("/"))
+    started = parse_time(s.get("StartedAt"))
+    finished = parse_time(s.get("FinishedAt")) if status == "exited" else None
+    if started is not None and finished is not None and finished < started:
+        # The engine stamps start and exit from different events; a container that exits
+        # at once can come back ending a fraction of a millisecond before it started.
+        finished = started
     return ContainerState(
         id=info["Id"], name=name, status=status,
         exit_code=s.get("ExitCode") if status == "exited" else None,
-        oom_killed=bool(s.get("OOMKilled")), started_at=parse_time(s.get("StartedAt")),
-        finished_at=parse_time(s.get("FinishedAt")) if status == "exited" else None,
+        oom_killed=bool(s.get("OOMKilled")), started_at=started, finished_at=finished,
         error=s.get("Error") or None, labels=labels)
 
 
