@@ -2,7 +2,8 @@
 that it could run (DryRun). A mixin of LambdaService.
 
 The worker is the agent's; under `berth up` (settings.local_worker) it runs in this process
-and this mixin starts and stops it. The warm path does no database work: resolved function
+and this mixin starts and stops it, with the async-invoke dispatcher that runs queued Event
+invocations through the same path. The warm path does no database work: resolved function
 configurations are cached for `lambda_config_ttl` seconds and dropped at once when this server
 changes the function (`function_changed`).
 """
@@ -22,8 +23,10 @@ from ..api.app import RequestContext
 from ..api.errors import ServiceError
 from ..config import Settings
 from ..state.store import Store
-from . import limits
+from . import async_queue, limits
 from .arns import LATEST, function_ref
+from .async_dispatch import AsyncDispatcher, Attempt, Outcome
+from .async_queue import ASYNC_PAYLOAD, QueuedEvent
 from .code import CodeStore
 from .model import FunctionConfig
 from .resolve import resolve
@@ -31,7 +34,6 @@ from .resolve import resolve
 log = logging.getLogger(__name__)
 
 MAX_SYNC_PAYLOAD = 6_291_456
-MAX_ASYNC_PAYLOAD = 1_048_576
 CODE_SWEEP_INTERVAL = 60.0
 
 
@@ -68,6 +70,7 @@ class InvokeMixin:
     settings: Settings
     code: CodeStore
     _worker: Any = None
+    _dispatcher: AsyncDispatcher | None = None
     _in_flight: InFlight | None = None
     _resolved: dict[tuple[str, str, str, str | None], tuple[float, FunctionConfig, str]]
     _unpacked: dict[str, Path]
@@ -90,6 +93,12 @@ class InvokeMixin:
                                     deep_freeze_after=self.settings.lambda_deep_freeze_after)
             await worker.start()
             self._worker = worker
+            # Only a server that can run functions takes events off the queue; without one
+            # they wait there for a server that can.
+            self._dispatcher = AsyncDispatcher(
+                self.store, self._run_event, retry_delay=self.settings.lambda_async_retry_delay,
+                lease_ttl=self.settings.lambda_async_lease)
+            await self._dispatcher.start()
         self._background.add(asyncio.get_running_loop().create_task(self._sweep_code()))
         parent = getattr(super(), "startup", None)
         if parent is not None:
@@ -120,6 +129,9 @@ class InvokeMixin:
             await parent()
         for task in list(getattr(self, "_background", ())):
             task.cancel()
+        if self._dispatcher is not None:
+            await self._dispatcher.stop()
+            self._dispatcher = None
         if self._worker is not None:
             await self._worker.stop()
             self._worker = None
@@ -158,14 +170,14 @@ class InvokeMixin:
             self._init_invoke()
         kind = req.get("InvocationType") or "RequestResponse"
         payload: bytes = req.get("Payload") or b""
+        if kind == "Event" and len(payload) > ASYNC_PAYLOAD:
+            raise ServiceError("RequestEntityTooLargeException",
+                               f"{len(payload)} byte payload is too large for the Event "
+                               f"invocation type (limit {ASYNC_PAYLOAD} bytes)", status=413)
         if len(payload) > MAX_SYNC_PAYLOAD:
             raise ServiceError("RequestTooLargeException",
                                f"Request must be smaller than {MAX_SYNC_PAYLOAD} bytes for the "
                                "InvokeFunction operation")
-        if kind == "Event" and len(payload) > MAX_ASYNC_PAYLOAD:
-            raise ServiceError("RequestTooLargeException",
-                               f"Request must be smaller than {MAX_ASYNC_PAYLOAD} bytes for "
-                               "the InvokeAsync operation")
         config, invoked = await self._resolve(ctx, req["FunctionName"], req.get("Qualifier"))
         if kind == "DryRun":
             return {"StatusCode": 204, "ExecutedVersion": config.version}
@@ -173,23 +185,13 @@ class InvokeMixin:
             await asyncio.to_thread(_check_json, payload)
         else:
             _check_json(payload)
-        invocation = self._invocation(ctx, req, invoked, payload,
-                                      want_tail=kind == "RequestResponse"
-                                      and req.get("LogType") == "Tail")
-        worker = self._require_worker()
         if kind == "Event":
-            self._run_in_background(config, invocation)
+            self._invocation(ctx, req, invoked, payload, False)   # checks ClientContext
+            await self._enqueue(ctx, req, config, invoked, payload)
             return {"StatusCode": 202}
-        assert self._in_flight is not None
-        self._in_flight.acquire(config)
-        from ..agent.functions.pool import SandboxStartError
-        try:
-            code_dir = await self._code_dir(config)
-            result = await worker.invoke(config, code_dir, invocation)
-        except SandboxStartError as exc:
-            raise ServiceError("ServiceException", str(exc), status=500) from None
-        finally:
-            self._in_flight.release(config)
+        invocation = self._invocation(ctx, req, invoked, payload,
+                                      want_tail=req.get("LogType") == "Tail")
+        result = await self._run(config, invocation)
         out: dict[str, Any] = {"StatusCode": 200, "Payload": result.payload,
                                "ExecutedVersion": config.version}
         if result.function_error:
@@ -206,6 +208,52 @@ class InvokeMixin:
         await self.invoke(ctx, {"FunctionName": req["FunctionName"],
                                 "InvocationType": "Event", "Payload": args})
         return {"Status": 202}
+
+    async def _run(self, config: FunctionConfig, invocation: Any) -> Any:
+        """One run in the worker, within the concurrency limits (TooManyRequestsException)."""
+        worker = self._require_worker()
+        assert self._in_flight is not None
+        self._in_flight.acquire(config)
+        from ..agent.functions.pool import SandboxStartError
+        try:
+            code_dir = await self._code_dir(config)
+            return await worker.invoke(config, code_dir, invocation)
+        except SandboxStartError as exc:
+            raise ServiceError("ServiceException", str(exc), status=500) from None
+        finally:
+            self._in_flight.release(config)
+
+    async def _enqueue(self, ctx: RequestContext, req: dict[str, Any], config: FunctionConfig,
+                       invoked: str, payload: bytes) -> None:
+        """Make an Event invocation durable before it is answered 202. (AWS passes no
+        ClientContext to asynchronous invocations, so none is kept.)"""
+        qualifier = function_ref(req["FunctionName"], ctx.region, ctx.account_id,
+                                 req.get("Qualifier")).qualifier
+        event = QueuedEvent(ctx.request_id, ctx.region, ctx.account_id, config.name, qualifier,
+                            invoked, payload, time.time())
+        await asyncio.to_thread(async_queue.enqueue, self.store, event)
+        if self._dispatcher is not None:
+            self._dispatcher.wake()
+
+    async def _run_event(self, event: QueuedEvent) -> Attempt:
+        """The dispatcher's way to run a queued event: as RequestResponse would, from the
+        function as it is now (an alias routes again on every attempt)."""
+        try:
+            config, _ = await asyncio.to_thread(resolve, self.store, event.region,
+                                                event.account_id, event.function_name,
+                                                event.qualifier)
+        except ServiceError:
+            return Attempt(Outcome.GONE)
+        from ..agent.functions.invocation import Invocation
+        try:
+            result = await self._run(config, Invocation(event.id, event.payload,
+                                                        event.invoked_arn))
+        except (ServiceError, OSError):
+            # Throttled, or this host could not run it (no sandbox, no code here): AWS's
+            # "system errors", retried without using up the event's attempts.
+            return Attempt(Outcome.THROTTLED, config.version)
+        outcome = Outcome.FUNCTION_ERROR if result.function_error else Outcome.SUCCESS
+        return Attempt(outcome, config.version, result.function_error, result.payload)
 
     def _require_worker(self) -> Any:
         if self._worker is None:
@@ -228,20 +276,6 @@ class InvokeMixin:
                                    "object.") from None
         return Invocation(ctx.request_id, payload, invoked, client_context or None,
                           want_tail=want_tail)
-
-    def _run_in_background(self, config: FunctionConfig, invocation: Any) -> None:
-        # Not durable and not retried yet: the async invocation queue replaces this.
-        async def run() -> None:
-            try:
-                code_dir = await self._code_dir(config)
-                await self._worker.invoke(config, code_dir, invocation)
-            except Exception:
-                log.exception("event invocation %s of %s failed", invocation.request_id,
-                              config.name)
-
-        task = asyncio.get_running_loop().create_task(run())
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
 
 
 def _check_json(payload: bytes) -> None:
