@@ -14,6 +14,14 @@ import pytest
 from berth.api.errors import ServiceError
 from berth.lambda_.code import UNZIP_FAILED, CodeStore, check_zip
 from berth.lambda_.code_download import code_url, verify_token
+from berth.state.store import Store
+
+
+def code_store(tmp_path: Path) -> CodeStore:
+    """A code store over a fresh SQLite database in `tmp_path`."""
+    store = Store(f"sqlite:///{tmp_path / 'berth.db'}")
+    store.create_all()
+    return CodeStore(tmp_path, store)
 
 
 def build_zip(entries: list[tuple[str, bytes, int | None]]) -> bytes:
@@ -30,7 +38,7 @@ def build_zip(entries: list[tuple[str, bytes, int | None]]) -> bytes:
 
 
 def test_put_names_code_by_sha256_and_stores_it_once(tmp_path: Path) -> None:
-    store = CodeStore(tmp_path)
+    store = code_store(tmp_path)
     data = build_zip([("app.py", b"def h(e, c):\n    return 1\n", None)])
     stored = store.put(data, "CreateFunction")
     digest = hashlib.sha256(data)
@@ -45,7 +53,7 @@ def test_put_names_code_by_sha256_and_stores_it_once(tmp_path: Path) -> None:
 
 
 def test_unpacked_keeps_modes_and_is_reused(tmp_path: Path) -> None:
-    store = CodeStore(tmp_path)
+    store = code_store(tmp_path)
     data = build_zip([("bootstrap", b"#!/bin/sh\necho hi\n", 0o100755),
                       ("lib/", b"", 0o40755),
                       ("lib/data.txt", b"x" * 10, 0o100644),
@@ -67,7 +75,7 @@ def test_unpacked_keeps_modes_and_is_reused(tmp_path: Path) -> None:
 
 
 def test_discard_removes_the_zip_and_leaves_running_code_alone(tmp_path: Path) -> None:
-    store = CodeStore(tmp_path)
+    store = code_store(tmp_path)
     stored = store.put(build_zip([("a.py", b"1", None)]), "CreateFunction")
     root = store.unpacked(stored.code_sha256)
     store.discard(stored.code_sha256)
@@ -81,14 +89,14 @@ def test_discard_removes_the_zip_and_leaves_running_code_alone(tmp_path: Path) -
 def test_path_traversal_is_refused(tmp_path: Path, name: str) -> None:
     data = build_zip([(name, b"x", None)])
     with pytest.raises(ServiceError) as err:
-        CodeStore(tmp_path).put(data, "CreateFunction")
+        code_store(tmp_path).put(data, "CreateFunction")
     assert err.value.code == "InvalidParameterValueException"
     assert not any((tmp_path / "lambda" / "code").iterdir())
 
 
 def test_unpack_refuses_a_traversal_that_reached_the_store(tmp_path: Path) -> None:
     # A zip written straight into the store (not through put) is still unpacked safely.
-    store = CodeStore(tmp_path)
+    store = code_store(tmp_path)
     data = build_zip([("ok.py", b"1", None), ("../../evil", b"x", None)])
     digest = hashlib.sha256(data)
     (store.code_dir / f"{digest.hexdigest()}.zip").write_bytes(data)
@@ -99,7 +107,7 @@ def test_unpack_refuses_a_traversal_that_reached_the_store(tmp_path: Path) -> No
 
 
 def test_symlinks_inside_the_tree_are_kept(tmp_path: Path) -> None:
-    store = CodeStore(tmp_path)
+    store = code_store(tmp_path)
     data = build_zip([("real.txt", b"content", 0o100644),
                       ("link.txt", b"real.txt", 0o120777)])
     root = store.unpacked(store.put(data, "CreateFunction").code_sha256)
@@ -146,8 +154,9 @@ def test_download_app_serves_signed_urls_only(tmp_path: Path) -> None:
 
     settings = Settings(data_dir=tmp_path, access_key="AK", secret_key="sk")
     data = build_zip([("bootstrap", b"#!/bin/sh\n" + b"#" * 100_000, 0o100755)])
-    stored = CodeStore(tmp_path).put(data, "CreateFunction")
-    app = code_download_app(settings, None)  # type: ignore[arg-type]
+    code = code_store(tmp_path)
+    stored = code.put(data, "CreateFunction")
+    app = code_download_app(settings, code.store)
     good = code_url("http://test", "sk", stored.hex)
     expired = code_url("http://test", "sk", stored.hex, now=0)
     other_key = code_url("http://test", "not-sk", stored.hex)
@@ -166,7 +175,7 @@ def test_download_app_serves_signed_urls_only(tmp_path: Path) -> None:
     assert [old.status_code, forged.status_code] == [403, 403]
     assert b"AccessDenied" in old.content
     assert posted.status_code == 405 and elsewhere.status_code == 404
-    CodeStore(tmp_path).discard(stored.code_sha256)
+    code_store(tmp_path).discard(stored.code_sha256)
     assert anyio.run(_status, app, good) == 404
 
 
@@ -175,3 +184,18 @@ async def _status(app: object, url: str) -> int:
     transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
         return (await client.get(url)).status_code
+
+
+def test_code_is_served_from_the_store_when_this_host_has_no_copy(tmp_path: Path) -> None:
+    # Another replica sharing the database received the upload; this host's cache is empty.
+    data = build_zip([("app.py", b"def h(e, c):\n    return 'replica'\n", 0o644)])
+    stored = code_store(tmp_path).put(data, "CreateFunction")
+    other = tmp_path / "other-replica"
+    other.mkdir()
+    replica = CodeStore(other, Store(f"sqlite:///{tmp_path / 'berth.db'}"))
+    assert not replica.path(stored.code_sha256).exists()
+    assert replica.read(stored.code_sha256) == data
+    tree = replica.unpacked(stored.code_sha256)
+    assert (tree / "app.py").read_bytes().endswith(b"'replica'\n")
+    replica.discard(stored.code_sha256)
+    assert not replica.known(stored.hex)

@@ -1,7 +1,10 @@
-"""Function code, stored content-addressed: `<data_dir>/lambda/code/<hex sha256>.zip`.
+"""Function code, stored content-addressed by SHA-256.
 
-`put` checks an upload as Lambda does (a real zip, within the size quotas) and stores it once
-per content; `unpacked` gives the worker a directory tree of it, unpacked once and atomically.
+The store holds every zip (table `lambda_code`), so any server replica sharing the database can
+serve and run any function; `<data_dir>/lambda/code/<hex sha256>.zip` is this host's cache of
+it. `put` checks an upload as Lambda does (a real zip, within the size quotas) and stores it
+once per content; `unpacked` gives the worker a directory tree of it, unpacked once and
+atomically.
 """
 from __future__ import annotations
 
@@ -17,8 +20,12 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+import sqlalchemy as sa
+
 from ..api.errors import ServiceError
+from ..state.store import Store
 from . import limits
+from .schema import lambda_code
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +80,8 @@ def _safe_parts(name: str) -> tuple[str, ...] | None:
 
 
 class CodeStore:
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, store: Store) -> None:
+        self.store = store
         self.root = data_dir / "lambda"
         self.code_dir = self.root / "code"
         self.unpacked_dir = self.root / "unpacked"
@@ -100,9 +108,41 @@ class CodeStore:
         return stored
 
     def ensure(self, stored: StoredCode, data: bytes) -> None:
-        """Write the zip unless it is already there (same name, same content)."""
-        target = self.path_for_hex(stored.hex)
-        if target.exists() and target.stat().st_size == stored.size:
+        """Store the zip unless it is already there (same name, same content)."""
+        with self.store.read() as conn:
+            known = conn.execute(sa.select(lambda_code.c.size).where(
+                lambda_code.c.hex == stored.hex)).first()
+        if known is None:
+            try:
+                with self.store.write() as conn:
+                    conn.execute(lambda_code.insert().values(hex=stored.hex, size=stored.size,
+                                                             data=data))
+            except sa.exc.IntegrityError:
+                pass  # another request stored the same content first
+        self._cache(stored.hex, data)
+
+    def known(self, hex_digest: str) -> bool:
+        """Whether the store still holds this code (no version may refer to it otherwise)."""
+        with self.store.read() as conn:
+            return conn.execute(sa.select(lambda_code.c.hex).where(
+                lambda_code.c.hex == hex_digest)).first() is not None
+
+    def local(self, hex_digest: str) -> Path | None:
+        """This host's copy of the zip, fetched from the store if needed; None if unknown."""
+        target = self.path_for_hex(hex_digest)
+        if target.is_file():
+            return target
+        with self.store.read() as conn:
+            data = conn.execute(sa.select(lambda_code.c.data).where(
+                lambda_code.c.hex == hex_digest)).scalar()
+        if data is None:
+            return None
+        self._cache(hex_digest, bytes(data))
+        return target
+
+    def _cache(self, hex_digest: str, data: bytes) -> None:
+        target = self.path_for_hex(hex_digest)
+        if target.exists() and target.stat().st_size == len(data):
             return
         fd, tmp = tempfile.mkstemp(dir=self.code_dir, prefix=".upload-")
         try:
@@ -116,7 +156,10 @@ class CodeStore:
             raise
 
     def read(self, code_sha256: str) -> bytes:
-        return self.path(code_sha256).read_bytes()
+        local = self.local(sha_hex(code_sha256))
+        if local is None:
+            raise FileNotFoundError(code_sha256)
+        return local.read_bytes()
 
     def discard(self, code_sha256: str) -> None:
         """Remove the zip of code no version refers to any more (the caller checked that).
@@ -125,7 +168,10 @@ class CodeStore:
         running from it. The worker removes it with `discard_unpacked` once its last sandbox
         of that code is gone.
         """
-        self.path_for_hex(sha_hex(code_sha256)).unlink(missing_ok=True)
+        hex_digest = sha_hex(code_sha256)
+        with self.store.write() as conn:
+            conn.execute(lambda_code.delete().where(lambda_code.c.hex == hex_digest))
+        self.path_for_hex(hex_digest).unlink(missing_ok=True)
 
     def discard_unpacked(self, code_sha256: str) -> None:
         shutil.rmtree(self.unpacked_dir / sha_hex(code_sha256), ignore_errors=True)
@@ -143,7 +189,10 @@ class CodeStore:
             return final
         tmp = Path(tempfile.mkdtemp(dir=self.unpacked_dir, prefix=f".{hex_digest[:12]}-"))
         try:
-            with zipfile.ZipFile(self.path_for_hex(hex_digest)) as archive:
+            local = self.local(hex_digest)
+            if local is None:
+                raise FileNotFoundError(f"no code {hex_digest}")
+            with zipfile.ZipFile(local) as archive:
                 _extract(archive, tmp)
             os.chmod(tmp, 0o755)
             try:

@@ -6,6 +6,8 @@ with the same keys can serve it and nobody can forge or extend one.
 """
 from __future__ import annotations
 
+import asyncio
+
 import hashlib
 import hmac
 import re
@@ -67,7 +69,7 @@ def _denied(message: str, status: int = 403) -> Response:
 
 def code_download_app(settings: Settings, store: Store) -> ASGIApp:
     """The app for `/_berth/lambda/` paths: GET or HEAD of a signed code URL streams the zip."""
-    code = CodeStore(settings.data_dir)
+    code = CodeStore(settings.data_dir, store)
 
     async def app(scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -79,10 +81,10 @@ def code_download_app(settings: Settings, store: Store) -> ASGIApp:
             response = _denied("The specified key does not exist.", 404)
         else:
             hex_digest = verify_token(settings.secret_key or "", path[len(CODE_PATH):])
-            target = code.path_for_hex(hex_digest) if hex_digest else None
-            if target is None:
+            target = await asyncio.to_thread(code.local, hex_digest) if hex_digest else None
+            if hex_digest is None:
                 response = _denied("Request has expired or its signature does not match.")
-            elif not target.is_file():
+            elif target is None:
                 response = _denied("The specified key does not exist.", 404)
             else:
                 response = FileResponse(target, media_type="application/zip",

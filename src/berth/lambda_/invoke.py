@@ -119,7 +119,7 @@ class InvokeMixin:
         for tree in self.code.unpacked_dir.iterdir():
             if len(tree.name) != 64 or tree.name.startswith(".") or tree in in_use:
                 continue
-            if not self.code.path_for_hex(tree.name).exists():
+            if not self.code.known(tree.name):
                 self.code.discard_unpacked(base64.b64encode(bytes.fromhex(tree.name)).decode())
                 self._unpacked = {k: v for k, v in self._unpacked.items() if v != tree}
 

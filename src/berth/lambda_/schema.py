@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from ..state.store import versioned
+from ..state.store import metadata, versioned
 
 lambda_functions = versioned(
     "lambda_functions",
@@ -76,4 +76,13 @@ lambda_event_invoke_configs = versioned(
     sa.ForeignKeyConstraint(["region", "function_name"],
                             ["lambda_functions.region", "lambda_functions.name"],
                             ondelete="CASCADE"),
+)
+
+# The zips themselves, by hex SHA-256: the store is the source of truth, so every replica
+# sharing the database can serve and run every function (data dirs only cache them).
+lambda_code = sa.Table(
+    "lambda_code", metadata,
+    sa.Column("hex", sa.String(64), primary_key=True),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("data", sa.LargeBinary, nullable=False),
 )

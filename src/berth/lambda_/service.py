@@ -32,7 +32,7 @@ class LambdaService(InvokeMixin, Functions, Versions, Aliases, Concurrency, Even
     def __init__(self, store: Store, settings: Settings) -> None:
         self.store = store
         self.settings = settings
-        self.code = CodeStore(settings.data_dir)
+        self.code = CodeStore(settings.data_dir, store)
 
 
 def _forgetting(operation: Callable[..., Any]) -> Callable[..., Any]:
