@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Installs the Debian packages berth's drivers and tests use, when they are missing:
 # PostgreSQL (store tests), Docker Engine and runc (container drivers), busybox-static
-# (test images are built from it, since no image can be pulled).
+# (test images are built from it, since no image can be pulled), Chromium (the web
+# console's browser tests).
 set -euo pipefail
 need=()
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
 command -v runc >/dev/null 2>&1 || need+=(runc)
 [ -x /bin/busybox ] || need+=(busybox-static)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
   echo "missing Debian packages: ${need[*]} (run as root to install them)" >&2

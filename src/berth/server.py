@@ -8,6 +8,8 @@ import uvicorn
 
 from .api.app import ApiApp, Service
 from .config import Settings
+from .console.app import PREFIX as CONSOLE_PREFIX
+from .console.app import console_app
 from .ecs.agent_channel import PREFIX as ECS_AGENT_PREFIX
 from .lambda_.code_download import PREFIX as LAMBDA_PREFIX
 from .lambda_.code_download import code_download_app
@@ -40,6 +42,7 @@ def build_app(settings: Settings) -> tuple[ApiApp, Store]:
     app = ApiApp(services, keys.get, settings.account_id, mounts={
         LAMBDA_PREFIX: code_download_app(settings, store),
         ECS_AGENT_PREFIX: ecs.agent_channel(keys.get),
+        CONSOLE_PREFIX: console_app(),
     })
     return app, store
 
