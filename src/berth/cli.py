@@ -1,4 +1,4 @@
-"""The `berth` command: up, server, env, logs, image."""
+"""The `berth` command: up, server, agent, env, logs, image."""
 from __future__ import annotations
 
 import logging
@@ -64,6 +64,32 @@ def up(**flags: object) -> None:
     settings.ensure_credentials()
     _announce(settings, "up")
     serve(settings)
+
+
+@main.command()
+@click.option("--endpoint", default=None,
+              help="The berth control plane [the data dir's endpoint, else http://127.0.0.1:4750].")
+@click.option("--cluster", default=None, help="The cluster to join [default].")
+@click.option("--driver", type=click.Choice(["docker", "runc", "process"]), default=None,
+              help="Container driver [detected: docker, else runc as root, else process].")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None,
+              help="Where containers, images and the agent's state live [./.berth].")
+@click.option("--access-key", default=None, help="Access key id to sign with.")
+@click.option("--secret-key", default=None, help="Secret key to sign with.")
+@click.option("--region", default=None, help="Region to sign with [us-east-1].")
+def agent(endpoint: str | None, cluster: str | None, driver: str | None,
+          data_dir: Path | None, access_key: str | None, secret_key: str | None,
+          region: str | None) -> None:
+    """Join a cluster as a container instance and run the tasks it is given."""
+    from .agent.agent import AgentError, run_agent
+    settings = Settings.load(agent_endpoint=endpoint, agent_cluster=cluster,
+                             agent_driver=driver, data_dir=data_dir, access_key=access_key,
+                             secret_key=secret_key, region=region)
+    try:
+        code = run_agent(settings)
+    except AgentError as exc:
+        raise click.ClickException(str(exc)) from exc
+    sys.exit(code)
 
 
 @main.command()

@@ -54,6 +54,21 @@ class Settings:
     # their leases lapse. Seconds.
     lambda_async_retry_delay: float = 60.0
     lambda_async_lease: float = 30.0
+    # The container agent (`berth agent`, and the local one `berth up` starts). The endpoint
+    # defaults to the data dir's `endpoint` file, else this host's berth; the driver is
+    # detected when not given (docker, then runc, then process); docker_host is DOCKER_HOST.
+    agent_endpoint: str | None = None
+    agent_cluster: str = "default"
+    agent_driver: str | None = None
+    docker_host: str | None = None
+    agent_reserved_memory: int = 256        # MiB kept back from what the host registers
+    agent_reserved_ports: str = ""          # more reserved host ports, comma-separated
+    agent_port_range: str = "49153-65535"   # dynamic host ports (ECS's default range)
+    agent_stop_timeout: int = 30            # SIGTERM → SIGKILL, unless stopTimeout says
+    agent_start_timeout: int = 180          # how long a container waits for its dependsOn
+    agent_pids_limit: int | None = None     # per container; label berth.pids-limit overrides
+    agent_cleanup_wait: float = 60.0        # a stopped task's containers are removed after
+    agent_poll_wait: float = 20.0           # seconds the server may hold an assignment poll
 
     @classmethod
     def load(cls, **flags: object) -> "Settings":
@@ -65,15 +80,55 @@ class Settings:
                            ("secret_key", str), ("region", str), ("account_id", str),
                            ("ecs_agent_timeout", float), ("ecs_agent_grace", float),
                            ("ecs_reconcile_interval", float),
-                           ("lambda_async_retry_delay", float), ("lambda_async_lease", float)):
+                           ("lambda_async_retry_delay", float), ("lambda_async_lease", float),
+                           ("agent_endpoint", str), ("agent_cluster", str), ("agent_driver", str),
+                           ("agent_reserved_memory", int), ("agent_reserved_ports", str),
+                           ("agent_port_range", str), ("agent_stop_timeout", int),
+                           ("agent_start_timeout", int), ("agent_pids_limit", int),
+                           ("agent_cleanup_wait", float), ("agent_poll_wait", float)):
             given = flags.get(name)
             if given is None:
                 given = env.get("BERTH_" + name.upper())
             if given is not None and given != "":
                 values[name] = kind(given)
+        docker_host = flags.get("docker_host") or env.get("DOCKER_HOST")
+        if docker_host:
+            values["docker_host"] = docker_host
         settings = cls(**values)  # type: ignore[arg-type]
         settings.data_dir = settings.data_dir.resolve()
         return settings
+
+    def agent_credentials(self) -> tuple[str, str] | None:
+        """The keys an agent signs with: given (flags, BERTH_*), else the data dir's
+        credentials.json, else AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY. Never generated."""
+        if self.access_key and self.secret_key:
+            return self.access_key, self.secret_key
+        path = self.data_dir / CREDENTIALS_FILE
+        if path.exists():
+            stored = json.loads(path.read_text())
+            return stored["access_key"], stored["secret_key"]
+        key, secret = os.environ.get("AWS_ACCESS_KEY_ID"), os.environ.get("AWS_SECRET_ACCESS_KEY")
+        if key and secret:
+            return key, secret
+        return None
+
+    def agent_target(self) -> str:
+        """The control plane an agent talks to: given, else the data dir's endpoint file,
+        else this host's default."""
+        if self.agent_endpoint:
+            return self.agent_endpoint.rstrip("/")
+        path = self.data_dir / ENDPOINT_FILE
+        if path.exists() and path.read_text().strip():
+            return path.read_text().strip().rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}"
+
+    def agent_extra_reserved_ports(self) -> list[int]:
+        return [int(p) for p in self.agent_reserved_ports.replace(" ", "").split(",") if p]
+
+    def agent_dynamic_ports(self) -> tuple[int, int]:
+        low, _, high = self.agent_port_range.partition("-")
+        return int(low), int(high or low)
 
     @property
     def endpoint(self) -> str:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import logging
 import signal
+from collections.abc import Callable
+from types import FrameType
 
 import uvicorn
 
@@ -52,7 +54,14 @@ def serve(settings: Settings) -> None:
     (settings.data_dir / "endpoint").write_text(settings.endpoint + "\n")
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning",
                             access_log=False, lifespan="on", loop="uvloop", http="httptools")
-    server = uvicorn.Server(config)
+    agent = _local_agent(settings) if settings.local_worker else None
+    channel = app.mounts[ECS_AGENT_PREFIX]
+
+    def on_exit() -> None:
+        channel.close()
+        if agent is not None:
+            agent.agent.stop()
+    server = _Server(config, on_exit=on_exit)
     # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal under the
     # handlers it found: make those no-ops so a requested stop exits 0, without a traceback.
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -60,4 +69,32 @@ def serve(settings: Settings) -> None:
     try:
         server.run()
     finally:
+        if agent is not None:
+            agent.stop()
         store.dispose()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, telling the local agent to stop as soon as a stop is asked: its held
+    assignment poll would otherwise hold up the graceful shutdown."""
+
+    def __init__(self, config: uvicorn.Config, on_exit: Callable[[], None] | None) -> None:
+        super().__init__(config)
+        self.on_exit = on_exit
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        if self.on_exit is not None:
+            self.on_exit()
+        super().handle_exit(sig, frame)
+
+
+def _local_agent(settings: Settings):  # type: ignore[no-untyped-def]
+    """`berth up`'s agent on cluster `default`: the same code as a remote `berth agent`,
+    in a thread of its own, reaching this server over loopback HTTP."""
+    from .agent.agent import AgentThread
+    from .agent.client import Credentials
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    agent = AgentThread(settings, f"http://{host}:{settings.port}",
+                        Credentials(settings.access_key or "", settings.secret_key or ""))
+    agent.start()
+    return agent

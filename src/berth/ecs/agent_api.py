@@ -106,6 +106,21 @@ class AgentApi:
         self.heartbeats.beat(row.instance_arn)
         return {"acknowledgment": "true"}
 
+    def submit_container_health(self, region: str, req: dict[str, Any]) -> None:
+        """berth's agent channel: the health its checks found, per container (validated)."""
+        health = {c["containerName"]: c["healthStatus"] for c in req["containers"]}
+        with self.store.write() as conn:
+            cluster = get_cluster(conn, region, req.get("cluster"))
+            row = find_task(conn, region, cluster, req["task"])
+            if row is None:
+                raise errors.invalid("The referenced task was not found.")
+            containers = [{**c, "healthStatus": health[c["name"]]} if c["name"] in health
+                          else c for c in row.containers]
+            conn.execute(tasks.update().where(tasks.c.arn == row.arn,
+                                              tasks.c.last_status != "STOPPED")
+                         .values(containers=containers, version=tasks.c.version + 1))
+        self.heartbeats.beat(row.instance_arn)
+
     def discover_poll_endpoint(self, ctx: RequestContext, req: dict[str, Any]
                                ) -> dict[str, Any]:
         if req.get("containerInstance"):

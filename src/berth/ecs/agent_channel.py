@@ -29,6 +29,10 @@ log = logging.getLogger(__name__)
 
 PREFIX = "/_berth/agent/"
 POLL_PATH = "/_berth/agent/v1/poll"
+# Container health from the agents' health checks (ECS's state changes have no member for it):
+# {"cluster"?, "task", "containers": [{"containerName", "healthStatus"}]}
+HEALTH_PATH = "/_berth/agent/v1/health"
+HEALTH_STATUSES = ("HEALTHY", "UNHEALTHY", "UNKNOWN")
 MAX_WAIT = 25.0
 RECHECK = 2.0          # re-read the store this often while holding a poll (other replicas)
 MAX_BODY = 64 * 1024
@@ -44,12 +48,19 @@ class AgentChannel:
     def __init__(self, ecs: EcsService, lookup_secret: Callable[[str], str | None]) -> None:
         self.ecs = ecs
         self.lookup_secret = lookup_secret
+        self.closing = False
+
+    def close(self) -> None:
+        """The server is stopping: answer the held polls now, or the graceful shutdown waits
+        for each of them to run out."""
+        self.closing = True
+        self.ecs.wakeups.all_instances()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
         try:
-            if scope["path"] != POLL_PATH:
+            if scope["path"] not in (POLL_PATH, HEALTH_PATH):
                 raise ServiceError("UnknownOperationException",
                                    f"No agent operation at {scope['path']}", status=404)
             if scope["method"] != "POST":
@@ -60,8 +71,13 @@ class AgentChannel:
             identity = sigv4.verify("POST", raw_path.split("?", 1)[0],
                                     scope.get("query_string", b"").decode("latin-1"),
                                     headers, body, self.lookup_secret)
-            req = _parse(body)
-            status, payload = 200, await self._poll(identity.region, req, receive)
+            if scope["path"] == HEALTH_PATH:
+                await asyncio.to_thread(self.ecs.submit_container_health, identity.region,
+                                        _parse_health(body))
+                status, payload = 200, {"acknowledgment": "true"}
+            else:
+                req = _parse(body)
+                status, payload = 200, await self._poll(identity.region, req, receive)
         except ServiceError as exc:
             status = exc.status or 400
             payload = {"__type": exc.code, "message": exc.message}
@@ -87,7 +103,7 @@ class AgentChannel:
         arn = current.instance_arn
         gone = asyncio.ensure_future(_disconnected(receive))
         try:
-            while current.token == seen and not gone.done():
+            while current.token == seen and not gone.done() and not self.closing:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     break
@@ -119,6 +135,25 @@ def _parse(body: bytes) -> dict[str, Any]:
                            "containerInstance (an ARN or id) is required.")
     if "waitSeconds" in req and not isinstance(req["waitSeconds"], (int, float)):
         raise ServiceError("InvalidParameterException", "waitSeconds must be a number.")
+    if req.get("cluster") is not None and not isinstance(req["cluster"], str):
+        raise ServiceError("InvalidParameterException", "cluster must be a string.")
+    return req
+
+
+def _parse_health(body: bytes) -> dict[str, Any]:
+    try:
+        req = json.loads(body or b"{}")
+    except ValueError:
+        raise ServiceError("SerializationException", "The body is not valid JSON.") from None
+    if (not isinstance(req, dict) or not isinstance(req.get("task"), str)
+            or not isinstance(req.get("containers"), list)):
+        raise ServiceError("InvalidParameterException", "task and containers are required.")
+    for c in req["containers"]:
+        if (not isinstance(c, dict) or not isinstance(c.get("containerName"), str)
+                or c.get("healthStatus") not in HEALTH_STATUSES):
+            raise ServiceError("InvalidParameterException",
+                               "Each container needs a containerName and a healthStatus of "
+                               + ", ".join(HEALTH_STATUSES) + ".")
     if req.get("cluster") is not None and not isinstance(req["cluster"], str):
         raise ServiceError("InvalidParameterException", "cluster must be a string.")
     return req

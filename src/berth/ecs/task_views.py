@@ -16,6 +16,14 @@ def cluster_arn_of(task_arn: str, cluster: str) -> str:
     return task_arn[:task_arn.index(":task/") + 1] + "cluster/" + cluster
 
 
+def task_health(containers: list[dict[str, Any]]) -> str:
+    """UNHEALTHY if a container with a health check is, HEALTHY if all of them are."""
+    found = [c["healthStatus"] for c in containers if c.get("healthStatus")]
+    if "UNHEALTHY" in found:
+        return "UNHEALTHY"
+    return "HEALTHY" if found and all(s == "HEALTHY" for s in found) else "UNKNOWN"
+
+
 def task_view(t: Mapping[str, Any], with_tags: bool = True) -> dict[str, Any]:
     overrides = t["overrides"] or {}
     view: dict[str, Any] = {
@@ -29,7 +37,7 @@ def task_view(t: Mapping[str, Any], with_tags: bool = True) -> dict[str, Any]:
         "version": t["version"], "group": t["group"], "launchType": t["launch_type"],
         "attachments": [], "attributes": [{"name": "ecs.cpu-architecture",
                                            "value": "x86_64"}],
-        "enableExecuteCommand": False, "healthStatus": "UNKNOWN",
+        "enableExecuteCommand": False, "healthStatus": task_health(t["containers"]),
     }
     for column, member in _TIMES:
         if t.get(column) is not None:

@@ -26,6 +26,11 @@ class Wakeups:
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._set_instances, list(arns))
 
+    def all_instances(self) -> None:
+        """Wake every held poll (the server is stopping)."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(lambda: self._set_instances(list(self._instances)))
+
     def reconciler(self) -> None:
         if self._loop is not None and self._reconciler is not None:
             self._loop.call_soon_threadsafe(self._reconciler.set)

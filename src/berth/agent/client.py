@@ -1,0 +1,113 @@
+"""The agent's client for berth's control plane: ECS and CloudWatch Logs operations (AWS JSON
+1.1) and the assignment long poll, each signed with SigV4 as any AWS SDK signs.
+
+Errors are two types: `Unreachable` (no answer: connection refused, timeout, a 5xx) — the
+caller retries later — and `ApiError` (the server answered no, with an AWS error code).
+"""
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials as BotoCredentials
+
+log = logging.getLogger(__name__)
+
+ECS_TARGET = "AmazonEC2ContainerServiceV20141113"
+LOGS_TARGET = "Logs_20140328"
+POLL_PATH = "/_berth/agent/v1/poll"
+HEALTH_PATH = "/_berth/agent/v1/health"
+JSON_11 = "application/x-amz-json-1.1"
+
+
+@dataclass(frozen=True)
+class Credentials:
+    access_key: str
+    secret_key: str
+
+
+class Unreachable(Exception):
+    """No usable answer from the control plane; worth trying again later."""
+
+
+class ApiError(Exception):
+    """The control plane refused the call with an AWS error."""
+
+    def __init__(self, code: str, message: str, status: int) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.status = status
+
+
+class ControlPlane:
+    def __init__(self, endpoint: str, credentials: Credentials, region: str,
+                 timeout: float = 30.0) -> None:
+        self.endpoint = endpoint.rstrip("/")
+        self.credentials = credentials
+        self.region = region
+        self._boto_credentials = BotoCredentials(credentials.access_key, credentials.secret_key)
+        # The agent's connections go to its own control plane, never through a proxy.
+        self._http = httpx.AsyncClient(timeout=timeout, trust_env=False)
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def ecs(self, operation: str, body: dict[str, Any]) -> dict[str, Any]:
+        return await self._call("ecs", self.region, "/", body,
+                                {"X-Amz-Target": f"{ECS_TARGET}.{operation}"})
+
+    async def logs(self, operation: str, body: dict[str, Any], region: str | None = None
+                   ) -> dict[str, Any]:
+        return await self._call("logs", region or self.region, "/", body,
+                                {"X-Amz-Target": f"{LOGS_TARGET}.{operation}"})
+
+    async def poll(self, body: dict[str, Any], wait: float) -> dict[str, Any]:
+        """berth's assignment channel: held by the server for up to `wait` seconds."""
+        return await self._call("ecs", self.region, POLL_PATH, {**body, "waitSeconds": wait},
+                                {}, timeout=wait + 15.0)
+
+    async def health(self, body: dict[str, Any]) -> dict[str, Any]:
+        """berth's container health report: {"cluster", "task", "containers":
+        [{"containerName", "healthStatus"}]} (ECS's state changes have no member for it)."""
+        return await self._call("ecs", self.region, HEALTH_PATH, body, {})
+
+    async def _call(self, service: str, region: str, path: str, body: dict[str, Any],
+                    headers: dict[str, str], timeout: float | None = None) -> dict[str, Any]:
+        url = self.endpoint + path
+        data = json.dumps(body).encode()
+        request = AWSRequest("POST", url, data=data, headers={"Content-Type": JSON_11, **headers})
+        SigV4Auth(self._boto_credentials, service, region).add_auth(request)
+        try:
+            resp = await self._http.post(url, content=data, headers=dict(request.headers.items()),
+                                         timeout=timeout if timeout is not None else
+                                         httpx.USE_CLIENT_DEFAULT)
+        except httpx.HTTPError as exc:
+            raise Unreachable(f"{self.endpoint}: {type(exc).__name__}: {exc}") from exc
+        if resp.status_code == 200:
+            try:
+                answer = resp.json() if resp.content else {}
+            except ValueError as exc:
+                raise Unreachable(f"{self.endpoint}: the answer is not JSON") from exc
+            return answer if isinstance(answer, dict) else {}
+        code, message = _error(resp)
+        if resp.status_code >= 500 or code in ("ThrottlingException", "ServiceUnavailable"):
+            raise Unreachable(f"{self.endpoint}: {resp.status_code} {code}: {message}")
+        raise ApiError(code, message, resp.status_code)
+
+
+def _error(resp: httpx.Response) -> tuple[str, str]:
+    try:
+        body = resp.json()
+    except ValueError:
+        return f"HTTP{resp.status_code}", resp.text[:200]
+    if not isinstance(body, dict):
+        return f"HTTP{resp.status_code}", str(body)[:200]
+    code = str(body.get("__type") or body.get("code") or f"HTTP{resp.status_code}")
+    code = code.rsplit("#", 1)[-1]
+    return code, str(body.get("message") or body.get("Message") or "")

@@ -1,0 +1,105 @@
+"""Starts a real `berth agent` process for tests, joined to a BerthProcess, and waits for what
+its tasks do through the ECS API."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+from berth_process import ACCESS_KEY, BERTH, SECRET_KEY, BerthProcess
+
+
+class AgentProcess:
+    def __init__(self, berth: BerthProcess, data_dir: Path, cluster: str, driver: str,
+                 env: dict[str, str] | None = None) -> None:
+        self.berth, self.data_dir, self.cluster, self.driver = berth, data_dir, cluster, driver
+        self.env = {**os.environ, **(env or {})}
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path = data_dir.parent / f"{data_dir.name}-agent.log"
+        self.instance_arn = ""
+
+    def start(self, timeout: float = 20) -> AgentProcess:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        args = [*BERTH, "agent", "--endpoint", self.berth.endpoint, "--cluster", self.cluster,
+                "--driver", self.driver, "--data-dir", str(self.data_dir),
+                "--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY]
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT,
+                                         env=self.env, start_new_session=True)
+        state = self.data_dir / "agent" / "state.json"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"berth agent exited early:\n{self.log()}")
+            try:
+                arn = json.loads(state.read_text()).get("instance_arn")
+            except (OSError, ValueError):
+                arn = None
+            if arn:
+                self.instance_arn = arn
+                return self
+            time.sleep(0.05)
+        raise RuntimeError(f"berth agent did not register in {timeout}s:\n{self.log()}")
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")[-6000:]
+
+    def stop(self, timeout: float = 15) -> int:
+        assert self.proc is not None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+
+
+def describe(ecs: Any, cluster: str, arn: str) -> dict[str, Any]:
+    return ecs.describe_tasks(cluster=cluster, tasks=[arn])["tasks"][0]
+
+
+def wait_task(ecs: Any, cluster: str, arn: str, predicate: Any, timeout: float = 20,
+              agent: AgentProcess | None = None) -> dict[str, Any]:
+    """Poll DescribeTasks until `predicate(task)`; fail with the task and the agent's log."""
+    deadline = time.monotonic() + timeout
+    task: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        task = describe(ecs, cluster, arn)
+        if predicate(task):
+            return task
+        time.sleep(0.1)
+    raise AssertionError(f"task never got there in {timeout}s: {task}\n"
+                         f"{agent.log() if agent else ''}")
+
+
+def stopped(task: dict[str, Any]) -> bool:
+    return task["lastStatus"] == "STOPPED"
+
+
+def running(task: dict[str, Any]) -> bool:
+    return task["lastStatus"] == "RUNNING"
+
+
+def container(task: dict[str, Any], name: str) -> dict[str, Any]:
+    return next(c for c in task["containers"] if c["name"] == name)
+
+
+def run_task(ecs: Any, cluster: str, family: str,
+             containers: list[dict[str, Any]] | None = None, **td: Any) -> str:
+    """Register `containers` as `family` (unless None: its latest revision) and run it."""
+    if containers is not None:
+        ecs.register_task_definition(family=family, containerDefinitions=containers, **td)
+    out = ecs.run_task(cluster=cluster, taskDefinition=family)
+    assert not out["failures"], out["failures"]
+    return out["tasks"][0]["taskArn"]

@@ -1,0 +1,101 @@
+"""A real `berth agent` on the docker driver (a private Docker Engine, found through
+DOCKER_HOST) runs ECS tasks: exit codes, static and dynamic host ports in bridge mode, and a
+missing image's CannotPullContainerError."""
+from __future__ import annotations
+
+import time
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from agent_process import AgentProcess, container, run_task, running, stopped, wait_task
+from berth_process import BerthProcess, free_port
+from images import TEST_IMAGE, busybox_archive
+
+CLUSTER = "docker"
+
+
+@pytest.fixture(scope="module")
+def agent(berth: BerthProcess, docker_host: str, tmp_path_factory: pytest.TempPathFactory
+          ) -> Iterator[AgentProcess]:
+    import docker
+    tmp = tmp_path_factory.mktemp("docker-agent")
+    client = docker.DockerClient(base_url=docker_host)
+    client.images.load(busybox_archive(tmp / "busybox.tar").read_bytes())
+    berth.client("ecs").create_cluster(clusterName=CLUSTER)
+    proc = AgentProcess(berth, tmp / "data", CLUSTER, "docker",
+                        env={"DOCKER_HOST": docker_host}).start()
+    yield proc
+    proc.stop()
+    for c in client.containers.list(all=True, filters={
+            "label": f"berth.container-instance={proc.instance_arn}"}):
+        c.remove(force=True)
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def ecs(berth: BerthProcess) -> Any:
+    return berth.client("ecs")
+
+
+def _get(url: str, timeout: float = 10) -> str:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                return r.read().decode()
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def test_registers_as_a_docker_instance(agent: AgentProcess, ecs: Any) -> None:
+    inst = ecs.describe_container_instances(
+        cluster=CLUSTER, containerInstances=[agent.instance_arn])["containerInstances"][0]
+    attrs = {a["name"]: a.get("value") for a in inst["attributes"]}
+    assert attrs["berth.driver"] == "docker" and inst["agentConnected"] is True
+
+
+def test_task_runs_to_its_exit_code(agent: AgentProcess, ecs: Any) -> None:
+    arn = run_task(ecs, CLUSTER, "d-exit", [{
+        "name": "main", "image": TEST_IMAGE, "memory": 32,
+        "command": ["sh", "-c", "sleep 0.6; exit 5"]}])
+    first = wait_task(ecs, CLUSTER, arn, lambda t: t["lastStatus"] in ("RUNNING", "STOPPED"),
+                      agent=agent)
+    assert first["lastStatus"] == "RUNNING"
+    task = wait_task(ecs, CLUSTER, arn, stopped, agent=agent)
+    assert container(task, "main")["exitCode"] == 5
+    assert task["stoppedReason"] == "Essential container in task exited"
+
+
+def test_static_and_dynamic_host_ports_answer_on_the_reported_port(agent: AgentProcess,
+                                                                   ecs: Any) -> None:
+    static = free_port()
+    arn = run_task(ecs, CLUSTER, "d-web", [
+        {"name": "fixed", "image": TEST_IMAGE, "memory": 16, "stopTimeout": 1,
+         "portMappings": [{"containerPort": 8080, "hostPort": static}],
+         "command": ["httpd", "-f", "-p", "8080", "-h", "/etc"]},
+        {"name": "dynamic", "image": TEST_IMAGE, "memory": 16, "stopTimeout": 1,
+         "portMappings": [{"containerPort": 8080}],
+         "command": ["httpd", "-f", "-p", "8080", "-h", "/etc"]},
+    ])
+    task = wait_task(ecs, CLUSTER, arn, running, agent=agent)
+    fixed = container(task, "fixed")["networkBindings"]
+    dynamic = container(task, "dynamic")["networkBindings"]
+    assert [(b["containerPort"], b["hostPort"]) for b in fixed] == [(8080, static)]
+    assert len(dynamic) == 1 and dynamic[0]["containerPort"] == 8080
+    chosen = dynamic[0]["hostPort"]
+    assert 49153 <= chosen <= 65535 and chosen != static
+    for port in (static, chosen):
+        assert _get(f"http://127.0.0.1:{port}/passwd").startswith("root:")
+    ecs.stop_task(cluster=CLUSTER, task=arn)
+    wait_task(ecs, CLUSTER, arn, stopped, agent=agent)
+
+
+def test_missing_image_is_cannot_pull(agent: AgentProcess, ecs: Any) -> None:
+    arn = run_task(ecs, CLUSTER, "d-missing", [{
+        "name": "c", "image": "berth-test/not-there:1", "memory": 16, "command": ["true"]}])
+    task = wait_task(ecs, CLUSTER, arn, stopped, timeout=60, agent=agent)
+    assert task["stoppedReason"].startswith("CannotPullContainerError: ")
