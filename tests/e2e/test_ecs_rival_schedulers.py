@@ -159,3 +159,28 @@ def test_no_instance_is_ever_over_committed(servers: list[BerthProcess]) -> None
     assert port_failures and all(f["reason"] == "RESOURCE:PORTS" for f in port_failures)
     for inst in _instances(ecs, ports_cluster):
         assert _value(inst["remainingResources"], "PORTS").count("9000") == 1
+
+
+def test_what_one_server_changes_the_other_places_by(servers: list[BerthProcess]) -> None:
+    """Each server keeps its own cached view of the cluster: a release or a deregistration
+    made through the other server (on SQLite, the same one) shows in the next placement."""
+    here, there = servers[0].client("ecs"), servers[-1].client("ecs")
+    cluster = f"seen-{uuid.uuid4().hex[:8]}"
+    here.create_cluster(clusterName=cluster)
+    x, y = (here.register_container_instance(cluster=cluster, totalResources=resources(
+        1024, 2048))["containerInstance"]["containerInstanceArn"] for _ in range(2))
+    here.register_task_definition(family=cluster, containerDefinitions=[
+        {"name": "a", "image": "x", "cpu": 512, "memory": 512}])
+    first = here.run_task(cluster=cluster, taskDefinition=cluster, count=4)
+    assert first["failures"] == [] and len(first["tasks"]) == 4
+    assert here.run_task(cluster=cluster, taskDefinition=cluster)["failures"][0]["reason"] \
+        == "RESOURCE:CPU"
+    on_y = [t["taskArn"] for t in first["tasks"] if t["containerInstanceArn"] == y]
+    there.stop_task(cluster=cluster, task=on_y[0])
+    again = here.run_task(cluster=cluster, taskDefinition=cluster)
+    assert again["failures"] == [] and again["tasks"][0]["containerInstanceArn"] == y
+    # y deregistered there (its tasks stopped, its room released): never placed on here.
+    there.deregister_container_instance(cluster=cluster, containerInstance=y, force=True)
+    after = here.run_task(cluster=cluster, taskDefinition=cluster)
+    assert after["tasks"] == [] and after["failures"][0]["reason"] == "RESOURCE:CPU"
+    assert after["failures"][0]["arn"] == x

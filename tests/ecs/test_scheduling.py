@@ -41,7 +41,7 @@ def spec(cpu: int = 100) -> TaskSpec:
 
 def snapshot(ecs: EcsService) -> dict:
     with ecs.store.read() as conn:
-        return {v.arn: v for v in ecs.scheduler.cache.snapshot(conn, "us-east-1", "c")}
+        return dict(ecs.scheduler.cache.snapshot(conn, "us-east-1", "c").by_arn)
 
 
 def claim(view, cpu: int = 100) -> Claim:

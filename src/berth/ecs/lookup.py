@@ -16,15 +16,38 @@ Row = sa.Row[Any]
 DEFAULT_SETTINGS = [{"name": "containerInsights", "value": "disabled"}]
 
 
+# Statements on every request's path are built once: building one costs more than running it.
+_CLUSTER_KEY = (clusters.c.region == sa.bindparam("region"),
+                clusters.c.name == sa.bindparam("name"))
+_CLUSTER = sa.select(clusters).where(*_CLUSTER_KEY)
+_CLUSTER_REF = sa.select(clusters.c.region, clusters.c.name, clusters.c.arn,
+                         clusters.c.status).where(*_CLUSTER_KEY)
+_TD_BY_FAMILY = sa.select(task_definitions).where(
+    task_definitions.c.region == sa.bindparam("region"),
+    task_definitions.c.family == sa.bindparam("family"))
+_TD_LATEST = (_TD_BY_FAMILY.where(task_definitions.c.status == "ACTIVE")
+              .order_by(task_definitions.c.revision.desc()).limit(1))
+_TD_REVISION = _TD_BY_FAMILY.where(task_definitions.c.revision == sa.bindparam("revision"))
+
+
 def find_cluster(conn: Connection, region: str, ident: str | None) -> Row | None:
-    name = arns.cluster_name(ident)
-    return conn.execute(sa.select(clusters).where(
-        clusters.c.region == region, clusters.c.name == name)).first()
+    return conn.execute(_CLUSTER, {"region": region,
+                                   "name": arns.cluster_name(ident)}).first()
 
 
 def get_cluster(conn: Connection, region: str, ident: str | None) -> Row:
     """The ACTIVE cluster a request names; ClusterNotFoundException otherwise."""
     row = find_cluster(conn, region, ident)
+    if row is None or row.status != "ACTIVE":
+        raise errors.cluster_not_found()
+    return row
+
+
+def cluster_ref(conn: Connection, region: str, ident: str | None) -> Row:
+    """Like get_cluster, but only the cluster's region, name, ARN and status: what the task
+    operations need, without decoding its settings and tags on every call."""
+    row = conn.execute(_CLUSTER_REF, {"region": region,
+                                      "name": arns.cluster_name(ident)}).first()
     if row is None or row.status != "ACTIVE":
         raise errors.cluster_not_found()
     return row
@@ -85,13 +108,10 @@ def find_task(conn: Connection, region: str, cluster: Row, ident: str) -> Row | 
 def find_task_definition(conn: Connection, region: str, ident: str) -> Row | None:
     """`family` means its latest ACTIVE revision; `family:N` and ARNs name one revision."""
     family, revision = arns.task_definition_ref(ident)
-    td = task_definitions
-    q = sa.select(td).where(td.c.region == region, td.c.family == family)
     if revision is None:
-        q = q.where(td.c.status == "ACTIVE").order_by(td.c.revision.desc()).limit(1)
-    else:
-        q = q.where(td.c.revision == revision)
-    return conn.execute(q).first()
+        return conn.execute(_TD_LATEST, {"region": region, "family": family}).first()
+    return conn.execute(_TD_REVISION, {"region": region, "family": family,
+                                       "revision": revision}).first()
 
 
 def service_arn_for(region: str, cluster: Row, ident: str) -> str:

@@ -333,9 +333,9 @@ class _Placer:
             for v in instances:
                 counts[v.attributes.get(name)] += v.running_tasks_count
         else:
-            # Most instances run nothing of the group: find the few that do in one cheap pass.
-            for v in [v for v in instances if group in v.task_groups]:
-                counts[v.attributes.get(name)] += v.task_groups[group]
+            for v in instances:
+                if group in v.task_groups:   # most instances run nothing of the group
+                    counts[v.attributes.get(name)] += v.task_groups[group]
         return counts
 
     def _getter(self, level: _Level) -> Callable[[int], Any]:
@@ -394,15 +394,15 @@ class _Placer:
             self.parts = [entries]
             self.pheap: list[tuple[tuple[Any, ...], int]] = [((), 0)]
             return
+        grouped: dict[Any, list[tuple[Any, ...]]] = defaultdict(list)
         if len(self.lead) == 1:
             name = self.lead[0]
-            pkeys: list[Any] = [(v.attributes.get(name),) for v in pool]
+            for v, entry in zip(pool, entries):
+                grouped[(v.attributes.get(name),)].append(entry)
         else:
             names = self.lead
-            pkeys = [tuple(v.attributes.get(n) for n in names) for v in pool]
-        grouped: dict[Any, list[tuple[Any, ...]]] = defaultdict(list)
-        for pk, entry in zip(pkeys, entries):
-            grouped[pk].append(entry)
+            for v, entry in zip(pool, entries):
+                grouped[tuple(v.attributes.get(n) for n in names)].append(entry)
         self.pvalues = list(grouped)
         self.parts = list(grouped.values())
         for heap in self.parts:

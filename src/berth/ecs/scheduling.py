@@ -1,7 +1,8 @@
-"""The scheduler's commit path: read a snapshot of a cluster's instances, let the pure placement
-decide, commit the claims with compare-and-swap on each instance's version, and insert the task
-rows in the same transaction. A conflicting instance drops only its own claims; what is left is
-planned again on fresh state, a bounded number of times.
+"""The scheduler's commit path: take a snapshot of a cluster's instances (kept in process and
+checked with one query, snapshot.py), let the pure placement decide, commit the claims with
+compare-and-swap on each instance's version, and insert the task rows in the same transaction.
+A conflicting instance drops only its own claims; what is left is planned again on fresh state,
+a bounded number of times. The answer is built from what was written: nothing is read back.
 
 RunTask, StartTask (the caller names the instances: custom schedulers) and the service
 reconciler all place tasks through here, so any number of them can work on one cluster without
@@ -19,9 +20,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection
 
-from ..state.store import Store, VersionConflict
+from ..state.store import Store
 from . import arns
 from .clock import now
 from .placement import (
@@ -33,6 +33,7 @@ from .placement import (
     place,
 )
 from .schema import instances, tasks
+from .snapshot import SnapshotCache
 from .taskdef_spec import Needs
 
 log = logging.getLogger(__name__)
@@ -72,96 +73,18 @@ class Outcome:
     failures: list[dict[str, str]]
 
 
-# -- snapshot ------------------------------------------------------------------------------------
-
-_VERSIONS = sa.select(instances.c.arn, instances.c.version).where(
-    instances.c.region == sa.bindparam("region"), instances.c.cluster == sa.bindparam("cluster"),
-    instances.c.status == "ACTIVE")      # unordered: placement breaks ties by ARN itself
-
-
-def _view(row: Any) -> InstanceView:
-    return InstanceView(
-        arn=row.arn, instance_id=row.arn.rsplit("/", 1)[-1], version=row.version,
-        remaining_cpu=row.remaining_cpu, remaining_memory=row.remaining_memory,
-        used_ports=frozenset(row.used_ports), reserved_ports=frozenset(row.reserved_ports),
-        attributes=row.attributes, running_tasks_count=row.task_count,
-        task_groups=row.task_groups, ec2_instance_id=row.ec2_instance_id,
-        agent_connected=bool(row.agent_connected),
-        agent_version=(row.version_info or {}).get("agentVersion", ""),
-        registered_at=row.registered_at)
-
-
-class SnapshotCache:
-    """Instance views by ARN, each exact for its version: a row never changes without its
-    version moving. A snapshot reads (ARN, version) of every ACTIVE instance and the full rows
-    of only those that changed, so 1,000 instances cost one narrow query."""
-
-    def __init__(self) -> None:
-        self._views: dict[str, InstanceView] = {}
-        self._lock = threading.Lock()
-
-    def snapshot(self, conn: Connection, region: str, cluster: str,
-                 only: Sequence[str] | None = None) -> list[InstanceView]:
-        """ACTIVE instances of a cluster (or just `only`), connected or not: placement reports
-        a disconnected agent itself."""
-        q = _VERSIONS if only is None else _VERSIONS.where(
-            instances.c.arn.in_(sorted(set(only))))
-        current = conn.execute(q, {"region": region, "cluster": cluster}).all()
-        with self._lock:
-            views = self._views
-            stale = [arn for arn, version in current
-                     if (v := views.get(arn)) is None or v.version != version]
-        fresh: dict[str, InstanceView] = {}
-        gone: set[str] = set()
-        for i in range(0, len(stale), 500):
-            for row in conn.execute(sa.select(instances).where(
-                    instances.c.arn.in_(stale[i:i + 500]))):
-                if row.status == "ACTIVE":
-                    fresh[row.arn] = _view(row)
-                else:
-                    gone.add(row.arn)
-        with self._lock:
-            views.update(fresh)
-            # A row that moved on between the two reads is taken at its newer version.
-            return [fresh.get(arn) or views[arn] for arn, _ in current if arn not in gone]
-
-    def learn(self, spec: TaskSpec, views: Mapping[str, InstanceView],
-              rows: Sequence[dict[str, Any]]) -> None:
-        """Remember the instances as a commit that just succeeded left them: the row is
-        exactly what the compare-and-swap wrote, so the next snapshot need not re-read it."""
-        by_instance: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for r in rows:
-            by_instance[r["instance_arn"]].append(r)
-        with self._lock:
-            for arn, placed in by_instance.items():
-                v = views[arn]
-                groups = dict(v.task_groups)
-                groups[spec.group] = groups.get(spec.group, 0) + len(placed)
-                cached = self._views.get(arn)
-                if cached is not None and cached.version > v.version + 1:
-                    continue
-                self._views[arn] = replace(
-                    v, version=v.version + 1,
-                    remaining_cpu=v.remaining_cpu - sum(r["cpu"] for r in placed),
-                    remaining_memory=v.remaining_memory - sum(r["memory"] for r in placed),
-                    used_ports=v.used_ports | {p for r in placed for p in r["ports"]},
-                    running_tasks_count=v.running_tasks_count + len(placed),
-                    task_groups=groups)
-
-
 # -- commit --------------------------------------------------------------------------------------
 
-def task_row(spec: TaskSpec, claim: Claim, at: float) -> dict[str, Any]:
-    ident = arns.new_id()
-    arn = arns.task_arn(spec.region, spec.account, spec.cluster, ident)
+def _containers(spec: TaskSpec) -> list[dict[str, Any]]:
+    """The task's containers as the Task shape lists them, less the ARNs (the same for every
+    task of one call)."""
     by_name = {o.get("name"): o for o in spec.overrides.get("containerOverrides") or []}
-    containers = []
+    out = []
     for c in spec.containers:
         o = by_name.get(c["name"], {})
         item: dict[str, Any] = {
-            "containerArn": arns.container_arn(spec.region, spec.account, spec.cluster, ident),
-            "taskArn": arn, "name": c["name"], "image": c["image"], "lastStatus": "PENDING",
-            "networkBindings": [], "networkInterfaces": [],
+            "containerArn": "", "taskArn": "", "name": c["name"], "image": c["image"],
+            "lastStatus": "PENDING", "networkBindings": [], "networkInterfaces": [],
             "cpu": str(o.get("cpu", c.get("cpu") or 0))}
         memory = o.get("memory", c.get("memory"))
         reservation = o.get("memoryReservation", c.get("memoryReservation"))
@@ -169,15 +92,30 @@ def task_row(spec: TaskSpec, claim: Claim, at: float) -> dict[str, Any]:
             item["memory"] = str(memory)
         if reservation is not None:
             item["memoryReservation"] = str(reservation)
-        containers.append(item)
-    return {"arn": arn, "region": spec.region, "cluster": spec.cluster,
+        out.append(item)
+    return out
+
+
+def task_rows(spec: TaskSpec, claims: Sequence[Claim], at: float) -> list[dict[str, Any]]:
+    """The new task rows for `claims`, as inserted (and answered: RunTask reads nothing back)."""
+    region, account, cluster = spec.region, spec.account, spec.cluster
+    templates = _containers(spec)
+    rows = []
+    for claim in claims:
+        ident = arns.new_id()
+        arn = arns.task_arn(region, account, cluster, ident)
+        containers = [{**t, "containerArn": arns.container_arn(region, account, cluster, ident),
+                       "taskArn": arn} for t in templates]
+        rows.append({
+            "arn": arn, "region": region, "cluster": cluster,
             "instance_arn": claim.instance_arn, "task_definition_arn": spec.task_definition_arn,
             "family": spec.family, "last_status": "PROVISIONING", "desired_status": "RUNNING",
             "cpu": claim.cpu, "memory": claim.memory, "ports": list(claim.ports),
             "group": spec.group, "started_by": spec.started_by,
             "service_name": spec.service_name, "deployment_id": spec.deployment_id,
             "launch_type": spec.launch_type, "overrides": spec.overrides,
-            "containers": containers, "tags": spec.tags, "created_at": at, "version": 1}
+            "containers": containers, "tags": spec.tags, "created_at": at, "version": 1})
+    return rows
 
 
 # One compare-and-swap statement, built once: the claims of one commit run as an executemany.
@@ -196,6 +134,13 @@ class _Conflict(Exception):
     """The all-or-nothing fast path lost a race; redo the commit claim by claim."""
 
 
+@dataclass
+class _Committed:
+    rows: list[dict[str, Any]]          # the inserted task rows
+    refused: list[Claim]                # claims whose instance had moved on
+    views: list[InstanceView]           # the claimed instances as the commit left them
+
+
 def _cas_params(spec: TaskSpec, view: InstanceView, group: list[Claim]) -> dict[str, Any]:
     groups = dict(view.task_groups)
     groups[spec.group] = groups.get(spec.group, 0) + len(group)
@@ -207,13 +152,18 @@ def _cas_params(spec: TaskSpec, view: InstanceView, group: list[Claim]) -> dict[
             "b_groups": groups, "b_count": view.running_tasks_count + len(group)}
 
 
-def commit(store: Store, spec: TaskSpec, claims: Sequence[Claim],
-           views: Mapping[str, InstanceView]) -> tuple[list[dict[str, Any]], list[Claim]]:
-    """Commit what still holds; returns (inserted task rows, claims refused by a conflict).
+def _after(view: InstanceView, p: dict[str, Any]) -> InstanceView | None:
+    """The row as the compare-and-swap with params `p` left it, if `view` is the row at the
+    version the swap expected (then every column the swap did not write is as in `view`)."""
+    if view.version != p["b_version"]:
+        return None
+    return replace(view, version=p["b_new_version"], remaining_cpu=p["b_cpu"],
+                   remaining_memory=p["b_memory"], used_ports=frozenset(p["b_ports"]),
+                   task_groups=p["b_groups"], running_tasks_count=p["b_count"])
 
-    Each instance's claims apply only if the row is still at the version the snapshot read.
-    Usually all hold: one statement per table. Otherwise the commit is redone per instance,
-    keeping what holds, so a scheduler progresses even while rivals commit around it."""
+
+def _commit(store: Store, spec: TaskSpec, claims: Sequence[Claim],
+            views: Mapping[str, InstanceView]) -> _Committed:
     by_instance: dict[str, list[Claim]] = defaultdict(list)
     for c in claims:
         by_instance[c.instance_arn].append(c)
@@ -222,31 +172,40 @@ def commit(store: Store, spec: TaskSpec, claims: Sequence[Claim],
     at = now()
     multi_ok = store.engine.dialect.supports_sane_multi_rowcount
     if multi_ok or len(params) == 1:
-        rows = [task_row(spec, c, at) for arn in order for c in by_instance[arn]]
+        rows = task_rows(spec, [c for arn in order for c in by_instance[arn]], at)
         try:
             with store.write() as conn:
                 if conn.execute(_CAS, params).rowcount != len(params):
                     raise _Conflict
                 conn.execute(_INSERT_TASKS, rows)
-            return rows, []
         except _Conflict:
             pass
-    inserted: list[dict[str, Any]] = []
-    refused: list[Claim] = []
+        else:
+            return _Committed(rows, [], [v for arn, p in zip(order, params)
+                                         if (v := _after(views[arn], p)) is not None])
+    done = _Committed([], [], [])
     with store.write() as conn:
         for arn, p in zip(order, params):
-            try:
-                Store.cas_update(conn, instances, {"arn": arn}, p["b_version"], {
-                    "remaining_cpu": p["b_cpu"], "remaining_memory": p["b_memory"],
-                    "used_ports": p["b_ports"], "task_groups": p["b_groups"],
-                    "task_count": p["b_count"]})
-            except VersionConflict:
-                refused.extend(by_instance[arn])
+            if conn.execute(_CAS, p).rowcount != 1:
+                done.refused.extend(by_instance[arn])
                 continue
-            rows = [task_row(spec, c, at) for c in by_instance[arn]]
+            rows = task_rows(spec, by_instance[arn], at)
             conn.execute(_INSERT_TASKS, rows)
-            inserted.extend(rows)
-    return inserted, refused
+            done.rows.extend(rows)
+            if (v := _after(views[arn], p)) is not None:
+                done.views.append(v)
+    return done
+
+
+def commit(store: Store, spec: TaskSpec, claims: Sequence[Claim],
+           views: Mapping[str, InstanceView]) -> tuple[list[dict[str, Any]], list[Claim]]:
+    """Commit what still holds; returns (inserted task rows, claims refused by a conflict).
+
+    Each instance's claims apply only if the row is still at the version the snapshot read.
+    Usually all hold: one statement per table. Otherwise the commit is redone per instance,
+    keeping what holds, so a scheduler progresses even while rivals commit around it."""
+    done = _commit(store, spec, claims, views)
+    return done.rows, done.refused
 
 
 # -- the loops -----------------------------------------------------------------------------------
@@ -284,22 +243,26 @@ class Scheduler:
         deadline = time.monotonic() + MAX_SECONDS
         req = spec.requirements
         result = PlacementResult([], [])
+        suspects: list[str] = []
         for attempt in range(MAX_ATTEMPTS):
             with self._lock(spec.region, spec.cluster):
                 with self.store.read() as conn:
-                    views = self.cache.snapshot(conn, spec.region, spec.cluster)
-                result = place(views, req, count - len(placed), strategies, constraints, rng)
+                    snap = self.cache.snapshot(conn, spec.region, spec.cluster, suspects)
+                result = place(snap.views, req, count - len(placed), strategies, constraints,
+                               rng)
                 if not result.claims:
                     break
-                by_arn = {v.arn: v for v in views}
-                rows, refused = commit(self.store, spec, result.claims, by_arn)
-                self.cache.learn(spec, by_arn, rows)
-            placed.extend(rows)
-            if not refused:
+                done = _commit(self.store, spec, result.claims, snap.by_arn)
+                self.cache.learn(spec.region, spec.cluster, done.views)
+            placed.extend(done.rows)
+            if not done.refused:
                 break
-            if time.monotonic() > deadline:
-                result = PlacementResult([], [("", "RESOURCE:CPU")] * len(refused))
+            if attempt == MAX_ATTEMPTS - 1 or time.monotonic() > deadline:
+                # Out of tries (rivals kept winning): what is left is reported, never dropped.
+                result = PlacementResult([], [*result.failures,
+                                              *[("", "RESOURCE:CPU")] * len(done.refused)])
                 break
+            suspects = [c.instance_arn for c in done.refused]
             _backoff(attempt)
         return Outcome(placed, [_failure(a, r) for a, r in result.failures])
 
@@ -309,13 +272,14 @@ class Scheduler:
         placed: list[dict[str, Any]] = []
         failures: list[dict[str, str]] = []
         todo = list(instance_arns)
+        suspects: list[str] = []
         req = spec.requirements
         deadline = time.monotonic() + MAX_SECONDS
         for attempt in range(MAX_ATTEMPTS):
             with self._lock(spec.region, spec.cluster):
                 with self.store.read() as conn:
-                    found = {v.arn: v for v in self.cache.snapshot(
-                        conn, spec.region, spec.cluster, todo)}
+                    snap = self.cache.snapshot(conn, spec.region, spec.cluster, suspects)
+                    found = {a: snap.by_arn[a] for a in todo if a in snap.by_arn}
                     missing = sorted({a for a in todo if a not in found})
                     inactive = set(conn.execute(sa.select(instances.c.arn).where(
                         instances.c.arn.in_(missing))).scalars()) if missing else set()
@@ -338,13 +302,13 @@ class Scheduler:
                         failures.extend(_failure(a or arn, r) for a, r in result.failures)
                 if not claims:
                     break
-                rows, refused = commit(self.store, spec, claims, found)
-                self.cache.learn(spec, found, rows)
-            placed.extend(rows)
-            todo = [c.instance_arn for c in refused]
+                done = _commit(self.store, spec, claims, found)
+                self.cache.learn(spec.region, spec.cluster, done.views)
+            placed.extend(done.rows)
+            todo = suspects = [c.instance_arn for c in done.refused]
             if not todo:
                 break
-            if time.monotonic() > deadline:
+            if attempt == MAX_ATTEMPTS - 1 or time.monotonic() > deadline:
                 failures.extend(_failure(a, "RESOURCE:CPU") for a in todo)
                 break
             _backoff(attempt)

@@ -11,9 +11,9 @@ from ..state.store import Store
 from . import errors, paging, scheduling, taskdef_spec
 from .lookup import (
     Row,
+    cluster_ref,
     find_task,
     find_task_definition,
-    get_cluster,
     instance_arn_for,
     task_arn_for,
 )
@@ -70,7 +70,7 @@ class Tasks:
         if not 1 <= count <= MAX_COUNT:
             raise errors.invalid(f"count must be between 1 and {MAX_COUNT}.")
         with self.store.read() as conn:
-            cluster = get_cluster(conn, ctx.region, req.get("cluster"))
+            cluster = cluster_ref(conn, ctx.region, req.get("cluster"))
             td = usable_task_definition(conn, ctx.region, req["taskDefinition"])
         spec = build_spec(ctx, cluster, td, req)
         strategies = req.get("placementStrategy") or []
@@ -92,7 +92,7 @@ class Tasks:
             raise errors.invalid(f"containerInstances must have between 1 and {MAX_COUNT} "
                                  "items.")
         with self.store.read() as conn:
-            cluster = get_cluster(conn, ctx.region, req.get("cluster"))
+            cluster = cluster_ref(conn, ctx.region, req.get("cluster"))
             td = usable_task_definition(conn, ctx.region, req["taskDefinition"])
         spec = build_spec(ctx, cluster, td, req)
         targets = [instance_arn_for(ctx.region, cluster, i) for i in idents]
@@ -109,7 +109,7 @@ class Tasks:
         if len(reason) > 255:
             raise errors.invalid("reason can be at most 255 characters.")
         with self.store.write() as conn:
-            cluster = get_cluster(conn, ctx.region, req.get("cluster"))
+            cluster = cluster_ref(conn, ctx.region, req.get("cluster"))
             row = find_task(conn, ctx.region, cluster, req["task"])
             if row is None:
                 raise errors.invalid("The referenced task was not found.")
@@ -129,7 +129,7 @@ class Tasks:
             tasks.c.region == ctx.region,
             tasks.c.desired_status == req.get("desiredStatus", "RUNNING"))
         with self.store.read() as conn:
-            cluster = get_cluster(conn, ctx.region, req.get("cluster"))
+            cluster = cluster_ref(conn, ctx.region, req.get("cluster"))
             q = q.where(tasks.c.cluster == cluster.name)
             if req.get("containerInstance"):
                 q = q.where(tasks.c.instance_arn == instance_arn_for(
@@ -158,7 +158,7 @@ class Tasks:
         with_tags = "TAGS" in (req.get("include") or [])
         views, failures = [], []
         with self.store.read() as conn:
-            cluster = get_cluster(conn, ctx.region, req.get("cluster"))
+            cluster = cluster_ref(conn, ctx.region, req.get("cluster"))
             wanted = {task_arn_for(ctx.region, cluster, i): i for i in idents}
             # By primary key alone: with region and cluster in the WHERE clause too, SQLite
             # may pick the cluster index and scan every task of the cluster.
