@@ -40,12 +40,18 @@ class Settings:
     ecs_agent_grace: float = 30.0
     # How often the service reconciler and failure detector look even when nothing woke them.
     ecs_reconcile_interval: float = 1.0
-    # Function worker: idle sandboxes are evicted after lambda_idle_ttl; one idle for
-    # lambda_deep_freeze_after is held by the freezer cgroup too (SIGSTOP alone until then).
-    # Invoke trusts a resolved function configuration for lambda_config_ttl (changes made
-    # through this server invalidate it at once). Seconds.
+    # Function worker: idle sandboxes are frozen at once and evicted after lambda_idle_ttl,
+    # or least recently used first while the host has less than lambda_memory_reserve_mb
+    # available (None: 5% of memory). lambda_isolation gives each sandbox its namespaces,
+    # private root and unprivileged uid where the host allows; blank sandboxes are kept
+    # pre-warmed per runtime. Invoke trusts a resolved function configuration for
+    # lambda_config_ttl seconds (changes made through this server invalidate it at once).
     lambda_idle_ttl: float = 300.0
-    lambda_deep_freeze_after: float = 1.0
+    lambda_isolation: bool = True
+    lambda_prewarm_python: int = 4
+    lambda_prewarm_node: int = 2
+    lambda_pids_max: int = 1024
+    lambda_memory_reserve_mb: int | None = None
     lambda_config_ttl: float = 1.0
     # Asynchronous invocations: an event whose run failed is tried again after
     # lambda_async_retry_delay, the next time after twice that (AWS: about 1 and 2 minutes).
@@ -81,6 +87,9 @@ class Settings:
                            ("ecs_agent_timeout", float), ("ecs_agent_grace", float),
                            ("ecs_reconcile_interval", float),
                            ("lambda_async_retry_delay", float), ("lambda_async_lease", float),
+                           ("lambda_idle_ttl", float), ("lambda_prewarm_python", int),
+                           ("lambda_prewarm_node", int), ("lambda_pids_max", int),
+                           ("lambda_memory_reserve_mb", int),
                            ("agent_endpoint", str), ("agent_cluster", str), ("agent_driver", str),
                            ("agent_reserved_memory", int), ("agent_reserved_ports", str),
                            ("agent_port_range", str), ("agent_stop_timeout", int),

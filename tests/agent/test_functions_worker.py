@@ -17,13 +17,14 @@ from berth.agent.functions.worker import FunctionWorker
 from berth.lambda_.model import FunctionConfig
 
 APP = '''
-import os, sys, time
+import os, sys, time, uuid
 COUNT = 0
+SANDBOX = uuid.uuid4().hex      # one per init: sandboxes have PID namespaces of their own
 def handler(event, context):
     global COUNT
     COUNT += 1
     time.sleep(event.get("sleep", 0))
-    return {"count": COUNT, "pid": os.getpid(), "version": "%d.%d" % sys.version_info[:2],
+    return {"count": COUNT, "sandbox": SANDBOX, "version": "%d.%d" % sys.version_info[:2],
             "ld": os.environ["LD_LIBRARY_PATH"]}
 '''
 
@@ -75,6 +76,13 @@ async def invoke(worker: FunctionWorker, cfg: FunctionConfig, code: Path,
     return json.loads(result.payload)
 
 
+def host_pid(worker: FunctionWorker, name: str) -> int:
+    """The sandbox's main process as the host sees it."""
+    (env,) = [e for e in worker.pools.environments() if e.config.name == name]
+    assert env.sandbox is not None
+    return env.sandbox.pid
+
+
 def alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as f:
@@ -88,14 +96,15 @@ def test_new_revision_retires_old_sandboxes(tmp_path: Path) -> None:
 
     async def body(worker: FunctionWorker) -> None:
         first = await invoke(worker, config("f"), code)
+        pid = host_pid(worker, "f")
         assert (await invoke(worker, config("f"), code))["count"] == 2
         changed = await invoke(worker, config("f", revision="r2"), code)
-        assert changed["count"] == 1 and changed["pid"] != first["pid"]
+        assert changed["count"] == 1 and changed["sandbox"] != first["sandbox"]
         for _ in range(100):
-            if not alive(first["pid"]):
+            if not alive(pid):
                 break
             await asyncio.sleep(0.02)
-        assert not alive(first["pid"])
+        assert not alive(pid)
 
     with_worker(tmp_path, body)
 
@@ -104,9 +113,10 @@ def test_idle_sandboxes_are_evicted_after_the_ttl(tmp_path: Path) -> None:
     code = code_dir(tmp_path)
 
     async def body(worker: FunctionWorker) -> None:
-        first = await invoke(worker, config("g"), code)
+        await invoke(worker, config("g"), code)
+        pid = host_pid(worker, "g")
         await asyncio.sleep(1.0)
-        assert not alive(first["pid"])
+        assert not alive(pid)
         assert (await invoke(worker, config("g"), code))["count"] == 1
 
     with_worker(tmp_path, body, idle_ttl=0.3)
@@ -119,9 +129,9 @@ def test_concurrent_invocations_get_sandboxes_of_their_own(tmp_path: Path) -> No
         cfg = config("h")
         results = await asyncio.gather(*(invoke(worker, cfg, code, {"sleep": 0.2})
                                          for _ in range(3)))
-        assert len({r["pid"] for r in results}) == 3
+        assert len({r["sandbox"] for r in results}) == 3
         again = await asyncio.gather(*(invoke(worker, cfg, code) for _ in range(3)))
-        assert {r["pid"] for r in again} == {r["pid"] for r in results}
+        assert {r["sandbox"] for r in again} == {r["sandbox"] for r in results}
         assert sorted(r["count"] for r in again) == [2, 2, 2]
 
     with_worker(tmp_path, body)

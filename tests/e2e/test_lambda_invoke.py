@@ -139,9 +139,9 @@ def test_background_thread_does_not_run_while_frozen(lam: Any) -> None:
     name = create(lam)
     call(lam, name, {"action": "ticker"})
     a = call(lam, name, {"action": "ticker"})[1]
-    time.sleep(0.4)                     # SIGSTOP holds it
+    time.sleep(0.4)                     # the freezer cgroup holds it
     b = call(lam, name, {"action": "ticker"})[1]
-    time.sleep(1.5)                     # past lambda_deep_freeze_after: the freezer cgroup too
+    time.sleep(1.5)
     c = call(lam, name, {"action": "ticker"})[1]
     # Running, the ticker would add ~80 and ~300; frozen, only the handlers' own moments count.
     assert b - a < 15, (a, b)

@@ -88,9 +88,13 @@ class InvokeMixin:
             from ..logs.service import LogsService
             sink = LocalLogsSink(LogsService(self.store, self.settings),
                                  self.settings.account_id)
-            worker = FunctionWorker(self.settings.data_dir / "sandboxes", sink,
-                                    idle_ttl=self.settings.lambda_idle_ttl,
-                                    deep_freeze_after=self.settings.lambda_deep_freeze_after)
+            cfg = self.settings
+            worker = FunctionWorker(cfg.data_dir / "sandboxes", sink,
+                                    idle_ttl=cfg.lambda_idle_ttl, isolate=cfg.lambda_isolation,
+                                    prewarm_python=cfg.lambda_prewarm_python,
+                                    prewarm_node=cfg.lambda_prewarm_node,
+                                    pids_max=cfg.lambda_pids_max,
+                                    memory_reserve_mb=cfg.lambda_memory_reserve_mb)
             await worker.start()
             self._worker = worker
             # Only a server that can run functions takes events off the queue; without one

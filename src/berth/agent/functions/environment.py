@@ -59,6 +59,7 @@ class ExecutionEnvironment:
         self.retired = False
         self.last_used = time.monotonic()
         self.tmp_dir: Path | None = None
+        self.cleaned: asyncio.Task[None] | None = None   # releasing what the sandbox held
         self._loop = asyncio.get_running_loop()
         self._timer: asyncio.TimerHandle | None = None
         self._init_started = time.perf_counter()
@@ -70,15 +71,20 @@ class ExecutionEnvironment:
         """Spawn the sandbox; `first` runs as soon as the runtime has initialised."""
         self.pending = first
         self.server, port = await runtime_api.listen(self)
-        self.tmp_dir = work_dir / self.id / "tmp"
-        self.tmp_dir.mkdir(parents=True)
-        spec = build_spec(self.config, self.id, code_dir, self.tmp_dir, port, self.log_stream,
+        if not driver.private_mounts:
+            # Isolated sandboxes have a /tmp of their own; others a directory of the host.
+            self.tmp_dir = work_dir / self.id / "tmp"
+            self.tmp_dir.mkdir(parents=True)
+        spec = build_spec(self.config, code_dir, self.tmp_dir, port, self.log_stream,
                           driver.private_mounts)
         self._init_started = time.perf_counter()
-        self.sandbox = await driver.spawn(spec, self._output)
+        # Known, and timed, before it runs the function: its runtime's first call may come
+        # before `specialise` returns.
+        self.sandbox = await driver.acquire(spec)
         self.sandbox.exited.add_done_callback(self._exited)
         self._timer = self._loop.call_later(INIT_TIMEOUT + self.config.timeout,
                                             self._init_timed_out)
+        await driver.specialise(self.sandbox, spec, self._output)
 
     # Assignment, from the pool.
 
@@ -124,6 +130,10 @@ class ExecutionEnvironment:
         self._timer = self._loop.call_later(self.config.timeout, self._timed_out)
 
     # The Runtime API.
+
+    def admits(self, peer: tuple[str, int], local: tuple[str, int]) -> bool:
+        """Only this environment's own sandbox may use its Runtime API."""
+        return self.sandbox is not None and self.sandbox.admits(peer, local)
 
     def on_next(self, conn: RuntimeConnection) -> None:
         self.conn = conn
@@ -205,6 +215,21 @@ class ExecutionEnvironment:
             self.state = State.FINISHING
         self.last_used = time.monotonic()
         call.finish(payload, function_error)
+        self.check_process_limit()
+
+    def check_process_limit(self) -> bool:
+        """A sandbox that hit its process limit (a fork bomb) is killed, never reused."""
+        if self.sandbox is None or self.state is State.DEAD:
+            return False
+        limit = self.sandbox.hit_process_limit()
+        if limit is None:
+            return False
+        log.warning("sandbox %s of %s reached its limit of %d processes: killing it",
+                    self.sandbox.id, self.config.name, limit)
+        self._line(f"berth: the sandbox reached its limit of {limit} processes and threads "
+                   "and was stopped")
+        self.kill()
+        return True
 
     def _timed_out(self) -> None:
         self._timer = None
@@ -254,7 +279,7 @@ class ExecutionEnvironment:
         self._flush_partial()
         lost, self.pending = self.pending, None
         self.on_dead(self, lost)
-        self._loop.create_task(self._cleanup())
+        self.cleaned = self._loop.create_task(self._cleanup())
 
     def kill(self) -> None:
         self.state = State.DEAD
@@ -269,10 +294,17 @@ class ExecutionEnvironment:
             self.kill()
 
     async def abort(self) -> None:
-        """Undo a `start` that failed before the sandbox ran."""
+        """Undo a `start` that failed before the sandbox ran its function."""
         self.state = State.DEAD
         self._cancel_timer()
-        await self._cleanup()
+        if self.sandbox is not None and not self.sandbox.exited.done():
+            self.sandbox.kill()
+            try:
+                await asyncio.wait_for(asyncio.shield(self.sandbox.exited), 5)
+            except TimeoutError:
+                log.warning("sandbox %s did not exit after SIGKILL", self.sandbox.id)
+        # Its exit, if it came, has started the cleanup already.
+        await (self.cleaned if self.cleaned is not None else self._cleanup())
 
     async def _cleanup(self) -> None:
         if self.server is not None:

@@ -1,8 +1,9 @@
 """The worker's side of a zygote (runtimes/python/berth_runtime/zygote.py).
 
-One zygote per interpreter; it forks every sandbox of that Python version, and any sandbox
-that execs another program. Requests and replies are JSON datagrams; the sandbox's output
-pipe travels as a passed file descriptor. Replies and exit statuses arrive on the event loop.
+One zygote per interpreter; it forks every blank sandbox of that Python version, and those of
+Node.js and of programs to exec. Requests and replies are JSON datagrams; the sandbox's output
+pipe travels as a passed file descriptor. Replies, readiness and exit statuses arrive on the
+event loop.
 """
 from __future__ import annotations
 
@@ -32,8 +33,9 @@ class ForkServer:
         self.proc: subprocess.Popen[bytes] | None = None
         self.sock: socket.socket | None = None
         self.hello: dict[str, Any] = {}
-        self._ready: asyncio.Future[dict[str, Any]] | None = None
-        self._replies: dict[str, asyncio.Future[int]] = {}
+        self._started: asyncio.Future[dict[str, Any]] | None = None
+        self._replies: dict[str, asyncio.Future[Any]] = {}
+        self._ready: dict[int, asyncio.Future[None]] = {}
         self._exits: dict[int, ExitCallback] = {}
         self._early_exits: dict[int, int] = {}
         self._lock = asyncio.Lock()
@@ -55,43 +57,64 @@ class ForkServer:
         theirs.close()
         ours.setblocking(False)
         self.sock = ours
-        self._ready = loop.create_future()
+        self._started = loop.create_future()
         loop.add_reader(ours.fileno(), self._readable)
         try:
-            self.hello = await asyncio.wait_for(asyncio.shield(self._ready), 30)
+            self.hello = await asyncio.wait_for(asyncio.shield(self._started), 30)
         except TimeoutError:
             self.close()
             raise ForkServerError(f"zygote {self.python} did not start") from None
-        log.info("zygote for %s (Python %s) ready in %.1f ms, mount namespaces: %s",
+        log.info("zygote for %s (Python %s) ready in %.1f ms, namespaces: %s",
                  self.python, self.hello.get("python"), (time.perf_counter() - started) * 1e3,
-                 self.hello.get("mount_ns"))
+                 self.hello.get("namespaces"))
 
-    async def spawn(self, tag: str, request: dict[str, Any], output_fd: int,
-                    on_exit: ExitCallback) -> int:
-        """Fork a sandbox; returns its pid. `on_exit(wait_status)` runs once it has exited."""
+    async def _request(self, tag: str, request: dict[str, Any], fds: list[int]) -> Any:
         async with self._lock:
             if not self.alive:
                 await self.start()
         assert self.sock is not None
-        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._replies[tag] = future
-        data = json.dumps({**request, "tag": tag}).encode()
+        data = json.dumps(request).encode()
         try:
             self.sock.setblocking(True)
-            socket.send_fds(self.sock, [data], [output_fd])
+            socket.send_fds(self.sock, [data], fds)
         except OSError as exc:
             self._replies.pop(tag, None)
             raise ForkServerError(f"zygote {self.python}: {exc}") from exc
         finally:
             if self.sock is not None:
                 self.sock.setblocking(False)
-        pid = await future
+        return await future
+
+    async def blank(self, tag: str, request: dict[str, Any], output_fd: int,
+                    on_exit: ExitCallback) -> int:
+        """Fork a blank sandbox; returns its pid. `on_exit(wait_status)` runs once it has
+        exited; `wait_ready(pid)` waits until it has isolated itself."""
+        pid: int = await self._request(tag, {**request, "blank": tag}, [output_fd])
+        self._ready.setdefault(pid, asyncio.get_running_loop().create_future())
         status = self._early_exits.pop(pid, None)
         if status is not None:
-            on_exit(status)
+            self._exited(pid, status, on_exit)
         else:
             self._exits[pid] = on_exit
         return pid
+
+    async def wait_ready(self, pid: int) -> None:
+        future = self._ready.get(pid)
+        if future is not None:
+            await future
+
+    async def specialise(self, tag: str, pid: int, request: dict[str, Any]) -> None:
+        """Give the blank `pid` its function: mounts in its root, then its environment."""
+        await self._request(tag, {**request, "specialise": tag, "pid": pid}, [])
+
+    def _exited(self, pid: int, status: int, callback: ExitCallback) -> None:
+        ready = self._ready.pop(pid, None)
+        if ready is not None and not ready.done():
+            ready.set_exception(ForkServerError(f"sandbox {pid} exited before it was ready"))
+            ready.exception()   # retrieved: nobody may be waiting
+        callback(status)
 
     def _readable(self) -> None:
         assert self.sock is not None
@@ -112,16 +135,23 @@ class ForkServer:
                 if callback is None:
                     self._early_exits[msg["exit"]] = msg["status"]
                 else:
-                    callback(msg["status"])
+                    self._exited(msg["exit"], msg["status"], callback)
+            elif "ready" in msg:
+                future = self._ready.get(msg["ready"])
+                if future is None:
+                    future = self._ready[msg["ready"]] = (
+                        asyncio.get_running_loop().create_future())
+                if not future.done():
+                    future.set_result(None)
             elif "tag" in msg:
                 future = self._replies.pop(msg["tag"], None)
                 if future is not None and not future.done():
                     if "error" in msg:
                         future.set_exception(ForkServerError(msg["error"]))
                     else:
-                        future.set_result(msg["pid"])
-            elif "hello" in msg and self._ready is not None and not self._ready.done():
-                self._ready.set_result(msg["hello"])
+                        future.set_result(msg.get("pid", True))
+            elif "hello" in msg and self._started is not None and not self._started.done():
+                self._started.set_result(msg["hello"])
 
     def _lost(self) -> None:
         """The zygote died: its sandboxes died with it (PR_SET_PDEATHSIG)."""
@@ -131,8 +161,8 @@ class ForkServer:
                 future.set_exception(ForkServerError(f"zygote {self.python} exited"))
         self._replies.clear()
         exits, self._exits = self._exits, {}
-        for callback in exits.values():
-            callback(9)  # as if SIGKILLed, which PR_SET_PDEATHSIG did
+        for pid, callback in exits.items():
+            self._exited(pid, 9, callback)  # as if SIGKILLed, which PR_SET_PDEATHSIG did
 
     def close(self) -> None:
         if self.sock is not None:
@@ -142,8 +172,8 @@ class ForkServer:
                 pass
             self.sock.close()
             self.sock = None
-        if self._ready is not None and not self._ready.done():
-            self._ready.set_exception(ForkServerError(f"zygote {self.python} exited"))
+        if self._started is not None and not self._started.done():
+            self._started.set_exception(ForkServerError(f"zygote {self.python} exited"))
         if self.proc is not None:
             try:
                 self.proc.wait(timeout=2)

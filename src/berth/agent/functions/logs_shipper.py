@@ -74,6 +74,7 @@ class LogShipper:
         self._pending: dict[StreamKey, list[dict[str, Any]]] = {}
         self._last_ts: dict[StreamKey, int] = {}
         self._task: asyncio.Task[None] | None = None
+        self._flushing: asyncio.Future[None] | None = None
         self._wake = asyncio.Event()
 
     def append(self, key: StreamKey, message: str, timestamp_ms: int | None = None) -> None:
@@ -104,13 +105,19 @@ class LogShipper:
             except asyncio.CancelledError:
                 pass
             self._task = None
+        if self._flushing is not None:
+            # A batch in flight finishes: cancelled before its thread ran, it would be lost.
+            await asyncio.wait([self._flushing])
         await self.flush()
 
     async def _run(self) -> None:
         while True:
             await asyncio.sleep(self.interval)
+            self._flushing = asyncio.ensure_future(self.flush())
             try:
-                await self.flush()
+                await asyncio.shield(self._flushing)
+            except asyncio.CancelledError:
+                raise
             except Exception:
                 log.exception("shipping function logs failed")
 

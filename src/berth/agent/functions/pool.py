@@ -3,7 +3,9 @@
 An invocation goes to an idle environment of its version (the most recently used, so the
 fewest stay warm), else to one that has just answered and is about to ask for its next
 event, else to a new one. A new revision of the version retires the old environments;
-idle ones past the TTL are evicted.
+idle ones past the TTL are evicted, and under memory pressure (the host's available memory
+below a reserve) the least recently used idle ones go first. Busy sandboxes are watched for
+their process limit, so a fork bomb is stopped while it runs.
 """
 from __future__ import annotations
 
@@ -23,6 +25,18 @@ from .sandbox import SandboxDriver
 log = logging.getLogger(__name__)
 
 VersionKey = tuple[str, str, str]   # region, function name, version
+WATCH_INTERVAL = 0.25                # seconds between looks at busy sandboxes and memory
+PRESSURE_BATCH = 0.05                # share of the idle sandboxes evicted per look, at least 1
+
+
+def default_memory_reserve_mb() -> int:
+    """5% of the host's memory, at least 256 MiB."""
+    try:
+        with open("/proc/meminfo", "rb") as f:
+            total_kb = int(f.readline().split()[1])
+    except (OSError, ValueError, IndexError):
+        return 256
+    return max(256, total_kb // 1024 // 20)
 
 
 class SandboxStartError(Exception):
@@ -36,16 +50,35 @@ class VersionPool:
     idle: list[ExecutionEnvironment] = field(default_factory=list)
 
 
+def available_memory_mb() -> int:
+    """MemAvailable of /proc/meminfo: what the host can still give without swapping."""
+    with open("/proc/meminfo", "rb") as f:
+        for line in f:
+            if line.startswith(b"MemAvailable:"):
+                return int(line.split()[1]) // 1024
+    return 1 << 30
+
+
+def lru_victims(idle: list[ExecutionEnvironment], count: int) -> list[ExecutionEnvironment]:
+    """The `count` idle environments used longest ago."""
+    return sorted(idle, key=lambda env: env.last_used)[:count]
+
+
 class Pools:
     def __init__(self, driver: SandboxDriver, shipper: LogShipper, work_dir: Path,
-                 idle_ttl: float) -> None:
+                 idle_ttl: float, memory_reserve_mb: int | None = None,
+                 watch_interval: float = WATCH_INTERVAL) -> None:
         self.driver = driver
         self.shipper = shipper
         self.work_dir = work_dir
         self.idle_ttl = idle_ttl
+        # Idle sandboxes are evicted while the host has less than this available.
+        self.memory_reserve_mb = (memory_reserve_mb if memory_reserve_mb is not None
+                                  else default_memory_reserve_mb())
+        self.watch_interval = watch_interval
         self.versions: dict[VersionKey, VersionPool] = {}
         self._code: dict[str, Path] = {}   # environment id -> code dir, for re-dispatch
-        self._evictor: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
     def _pool(self, config: FunctionConfig) -> VersionPool:
         key = (config.region, config.name, config.version)
@@ -122,7 +155,8 @@ class Pools:
         return [env for pool in self.versions.values() for env in pool.envs]
 
     async def start(self) -> None:
-        self._evictor = asyncio.create_task(self._evict_loop())
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._evict_loop()), loop.create_task(self._watch())]
 
     async def _evict_loop(self) -> None:
         period = min(max(self.idle_ttl / 4, 0.2), 30.0)
@@ -134,9 +168,32 @@ class Pools:
                     log.debug("evicting idle environment %s of %s", env.id, env.config.name)
                     env.kill()
 
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(self.watch_interval)
+            try:
+                self.watch_once()
+            except Exception:
+                log.exception("watching sandboxes failed")
+
+    def watch_once(self) -> None:
+        envs = self.environments()
+        for env in envs:
+            if env.state in (State.BUSY, State.FINISHING):
+                env.check_process_limit()
+        if available_memory_mb() >= self.memory_reserve_mb:
+            return
+        idle = [env for env in envs if env.state is State.IDLE]
+        victims = lru_victims(idle, max(1, int(len(idle) * PRESSURE_BATCH)))
+        if victims:
+            log.info("memory pressure (under %d MiB available): evicting %d of %d idle "
+                     "sandboxes", self.memory_reserve_mb, len(victims), len(idle))
+        for env in victims:
+            env.kill()
+
     async def stop(self) -> None:
-        if self._evictor is not None:
-            self._evictor.cancel()
+        for task in self._tasks:
+            task.cancel()
         envs = self.environments()
         for env in envs:
             env.kill()
@@ -144,3 +201,7 @@ class Pools:
         if exits:
             await asyncio.wait(exits, timeout=5)
         await asyncio.sleep(0)
+        # Their cgroups go before the driver removes the worker's own.
+        cleanups = [env.cleaned for env in envs if env.cleaned is not None]
+        if cleanups:
+            await asyncio.wait(cleanups, timeout=5)

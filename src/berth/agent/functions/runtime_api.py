@@ -26,7 +26,9 @@ ACCEPTED = (b"HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\n"
 
 
 class RuntimeApiHandler(Protocol):
-    """What a sandbox answers; each returns the HTTP status and JSON body for the runtime."""
+    """What a sandbox answers; each returns the HTTP status and JSON body for the runtime.
+    A handler may also define `admits(peer, local) -> bool` to refuse connections that do
+    not come from its own sandbox."""
 
     def on_next(self, conn: "RuntimeConnection") -> None: ...
 
@@ -70,6 +72,13 @@ class RuntimeConnection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        admits = getattr(self.handler, "admits", None)
+        if admits is not None and not admits(transport.get_extra_info("peername"),
+                                             transport.get_extra_info("sockname")):
+            log.warning("refused a Runtime API connection from %s: not from its sandbox",
+                        transport.get_extra_info("peername"))
+            transport.close()
+            self.transport = None
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None

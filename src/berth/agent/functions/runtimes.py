@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from ...lambda_.model import FunctionConfig
-from .sandbox import Mount, SandboxSpec
+from .sandbox import SandboxSpec
 
 log = logging.getLogger(__name__)
 
@@ -75,31 +75,70 @@ class Paths:
     tmp: str
 
 
-def build_spec(config: FunctionConfig, sandbox_id: str, code_dir: Path, tmp_dir: Path,
-               api_port: int, log_stream: str, private_mounts: bool) -> SandboxSpec:
+# Variables Node.js reads only when it starts: a function setting one gets a fresh node.
+NODE_STARTUP_VARIABLES = ("NODE_OPTIONS", "NODE_EXTRA_CA_CERTS", "NODE_ICU_DATA",
+                          "NODE_PRESERVE_SYMLINKS", "UV_THREADPOOL_SIZE")
+
+
+def _node_path_variable(runtime_dir: str, task_root: str) -> str:
+    return (f"/opt/nodejs/node_modules:{runtime_dir}/node_modules:{runtime_dir}:"
+            f"{task_root}")
+
+
+def node_blank(private_mounts: bool) -> tuple[list[str], dict[str, str]]:
+    """How a blank Node.js sandbox starts, before it knows its function."""
+    runtime_dir = "/var/runtime" if private_mounts else str(NODE_RUNTIME_DIR)
+    node = node_path()
+    env = {"PATH": f"{os.path.dirname(node)}:/usr/local/bin:/usr/bin:/bin",
+           "LANG": "en_US.UTF-8", "TZ": ":UTC",
+           "NODE_PATH": _node_path_variable(runtime_dir, "/var/task")}
+    return [node, f"{runtime_dir}/bootstrap.js"], env
+
+
+def host_runtime_prefixes() -> list[str]:
+    """Install trees of the host's language runtimes that sandboxes must see read-only:
+    the server's Python, every Python `python_for` may choose, and Node.js."""
+    interpreters = [SERVER_PYTHON, *glob.glob("/root/.pyenv/versions/*/bin/python3.*")]
+    try:
+        interpreters.append(node_path())
+    except RuntimeUnavailable:
+        pass
+    prefixes = set()
+    for exe in interpreters:
+        if exe.endswith("-config"):
+            continue
+        prefixes.add(os.path.dirname(os.path.dirname(os.path.realpath(exe))))
+    return sorted(prefixes)
+
+
+def build_spec(config: FunctionConfig, code_dir: Path, tmp_dir: Path | None, api_port: int,
+               log_stream: str, private_mounts: bool) -> SandboxSpec:
     runtime = config.runtime
     if runtime.startswith("python"):
         runtime_dir = PYTHON_RUNTIME_DIR
     elif runtime.startswith("nodejs"):
         runtime_dir = NODE_RUNTIME_DIR
     elif runtime.startswith("provided"):
-        runtime_dir = RUNTIMES_DIR
+        runtime_dir = PYTHON_RUNTIME_DIR
     else:
         raise RuntimeUnavailable("Runtime.InvalidRuntime",
                                  f"The runtime {runtime} is not supported by berth.")
-    mounts: list[Mount] = []
     if private_mounts:
-        # Sources first: the task root may live under the host's /tmp, which the last
-        # mount hides.
         paths = Paths("/var/task", "/var/runtime", "/tmp")
-        mounts = [Mount(str(code_dir), "/var/task"), Mount(str(runtime_dir), "/var/runtime"),
-                  Mount(str(tmp_dir), "/tmp", read_only=False)]
     else:
+        assert tmp_dir is not None
         paths = Paths(str(code_dir), str(runtime_dir), str(tmp_dir))
     env = _environment(config, paths, api_port, log_stream)
     if not private_mounts:
         env["TMPDIR"] = paths.tmp
     task = paths.task_root
+
+    def spec(kind: str, argv: list[str] | None = None, python: str = "",
+             sys_path: list[str] | None = None) -> SandboxSpec:
+        return SandboxSpec(kind, env, task, config.memory_size, str(code_dir),
+                           str(runtime_dir), config.ephemeral_storage, argv, python,
+                           sys_path or [])
+
     if runtime.startswith("python"):
         version = runtime.removeprefix("python")
         python = python_for(version)
@@ -109,26 +148,22 @@ def build_spec(config: FunctionConfig, sandbox_id: str, code_dir: Path, tmp_dir:
         if (code_dir / "lib").is_dir():
             # Libraries the code ships in lib/ are found through LD_LIBRARY_PATH, which the
             # dynamic loader reads only when a program starts: no forking from the zygote.
-            return SandboxSpec(sandbox_id, env, task, config.memory_size,
-                               argv=[python, "-s", "-m", "berth_runtime.bootstrap"],
-                               mounts=mounts)
-        return SandboxSpec(sandbox_id, env, task, config.memory_size, python=python,
-                           sys_path=sys_path, mounts=mounts)
+            return spec("exec", argv=[python, "-s", "-m", "berth_runtime.bootstrap"])
+        return spec("python", python=python, sys_path=sys_path)
     if runtime.startswith("nodejs"):
         node = node_path()
         env["PATH"] = f"{os.path.dirname(node)}:{env['PATH']}"
-        env["NODE_PATH"] = (f"/opt/nodejs/node_modules:{paths.runtime_dir}/node_modules:"
-                            f"{paths.runtime_dir}:{task}")
-        return SandboxSpec(sandbox_id, env, task, config.memory_size,
-                           argv=[node, f"{paths.runtime_dir}/bootstrap.js"], mounts=mounts)
+        env["NODE_PATH"] = _node_path_variable(paths.runtime_dir, task)
+        if any(name in config.environment for name in NODE_STARTUP_VARIABLES):
+            return spec("exec", argv=[node, f"{paths.runtime_dir}/bootstrap.js"])
+        return spec("node")
     bootstrap = code_dir / "bootstrap"
     if not bootstrap.is_file() or not os.access(bootstrap, os.X_OK):
         raise RuntimeUnavailable(
             "Runtime.InvalidEntrypoint",
             f"Couldn't find valid bootstrap(s): [{task}/bootstrap /opt/bootstrap]")
     env.pop("AWS_EXECUTION_ENV", None)
-    return SandboxSpec(sandbox_id, env, task, config.memory_size,
-                       argv=[f"{task}/bootstrap"], mounts=mounts)
+    return spec("exec", argv=[f"{task}/bootstrap"])
 
 
 def _environment(config: FunctionConfig, paths: Paths, api_port: int,

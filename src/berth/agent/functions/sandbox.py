@@ -1,11 +1,11 @@
 """Sandboxes: what runs one function version's runtime, and the one interface to them.
 
-A `SandboxDriver` starts a `Sandbox` from a `SandboxSpec`; the sandbox can be frozen and
-thawed, reports its peak memory, streams its output, and resolves `exited` with an
-`ExitStatus` once its main process is gone. The process driver here forks sandboxes from a
-warm zygote (process groups, cgroup v1 memory limit and freezer, a private mount namespace
-for /tmp where the host allows it). A runc driver and pre-forked sandboxes plug in behind
-the same interface.
+A `SandboxDriver` acquires a `Sandbox` for a `SandboxSpec`'s runtime and then specialises it
+for the function; the sandbox can be frozen and thawed, reports its peak memory and whether it
+hit its process limit, tells its own Runtime API connections from others', streams its output,
+and resolves `exited` with an `ExitStatus` once its main process is gone. `ForkedSandbox` is a
+sandbox forked from a zygote (zygote_driver.py): blank at first, then specialised for one
+function; frozen by its freezer cgroup, or by SIGSTOP where the host has none.
 """
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ import signal
 from dataclasses import dataclass, field
 from typing import Callable
 
-from .cgroups import Hierarchies, SandboxCgroups
-from .forkserver import ForkServer
+from . import peers
+from .cgroups import SandboxCgroups
 
 log = logging.getLogger(__name__)
 
@@ -37,22 +37,21 @@ _SIGNAL_NAMES = {
 
 
 @dataclass(frozen=True)
-class Mount:
-    source: str
-    target: str
-    read_only: bool = True
-
-
-@dataclass(frozen=True)
 class SandboxSpec:
-    sandbox_id: str                 # 32 hex digits, also the log stream's suffix
+    """One function's runtime. `kind` "python" runs berth's Python runtime in place in a
+    process forked from the `python` interpreter's zygote; "node" runs berth's Node.js
+    runtime; "exec" starts `argv` (a custom runtime's bootstrap, a fresh interpreter)."""
+
+    kind: str
     env: dict[str, str]
     cwd: str
     memory_mb: int
-    argv: list[str] | None = None   # a program to exec; None runs the Python runtime in place
-    python: str = ""                # the interpreter whose zygote forks the sandbox
-    sys_path: list[str] = field(default_factory=list)  # for the in-place Python runtime
-    mounts: list[Mount] = field(default_factory=list)   # private bind mounts, in order
+    code_dir: str                   # host path of the code, the task root's source
+    runtime_dir: str                # host path of berth's runtime, shown at /var/runtime
+    tmp_mb: int = 512
+    argv: list[str] | None = None
+    python: str = ""
+    sys_path: list[str] = field(default_factory=list)   # for the in-place Python runtime
 
 
 @dataclass(frozen=True)
@@ -75,14 +74,19 @@ class ExitStatus:
 
 class Sandbox(abc.ABC):
     id: str
+    pid: int
     exited: asyncio.Future[ExitStatus]
 
     @abc.abstractmethod
     def freeze(self) -> None:
-        """Stop everything in the sandbox until `thaw`; cheap enough for every invocation."""
+        """Stop everything in the sandbox until `thaw`; cheap enough for every invocation.
+        Returns at once: `wait_frozen` waits until no process of it can run."""
 
     @abc.abstractmethod
     def thaw(self) -> None: ...
+
+    def wait_frozen(self, timeout: float = 1.0) -> bool:
+        return True
 
     @abc.abstractmethod
     def kill(self) -> None:
@@ -95,13 +99,21 @@ class Sandbox(abc.ABC):
     @abc.abstractmethod
     def peak_memory_mb(self) -> int | None: ...
 
+    def hit_process_limit(self) -> int | None:
+        """The sandbox's process limit if a fork was refused by it, else None."""
+        return None
+
+    def admits(self, peer: tuple[str, int], local: tuple[str, int]) -> bool:
+        """Whether a TCP connection from `peer` to `local` comes from this sandbox."""
+        return True
+
     @abc.abstractmethod
     async def destroy(self) -> None:
         """Release what the sandbox held, once it has exited."""
 
 
 class SandboxDriver(abc.ABC):
-    # Whether sandboxes get their own /tmp and a read-only task root through mounts.
+    # Whether sandboxes see the task root at /var/task and a /tmp of their own.
     private_mounts: bool = False
 
     async def start(self) -> None: ...
@@ -109,24 +121,41 @@ class SandboxDriver(abc.ABC):
     async def stop(self) -> None: ...
 
     @abc.abstractmethod
-    async def spawn(self, spec: SandboxSpec, on_output: OutputCallback) -> Sandbox: ...
+    async def acquire(self, spec: SandboxSpec) -> Sandbox:
+        """A sandbox for `spec`'s runtime, isolated and waiting, without its function yet."""
+
+    @abc.abstractmethod
+    async def specialise(self, sandbox: Sandbox, spec: SandboxSpec,
+                         on_output: OutputCallback) -> None:
+        """Give `sandbox` its function (code, limits, environment); its runtime then
+        initialises and calls the Runtime API. On failure the caller kills the sandbox."""
 
 
-class ProcessSandbox(Sandbox):
-    def __init__(self, spec: SandboxSpec, cgroups: SandboxCgroups | None, out_fd: int,
-                 on_output: OutputCallback, deep_freeze_after: float) -> None:
-        self.id = spec.sandbox_id
+class ForkedSandbox(Sandbox):
+    """A sandbox whose main process a zygote forked; its cgroups, if the host has them."""
+
+    def __init__(self, sandbox_id: str, cgroups: SandboxCgroups | None, out_fd: int) -> None:
+        self.id = sandbox_id
         self.pid = 0
         self.cgroups = cgroups
         self._out_fd = out_fd
-        self._on_output = on_output
+        self._early: list[bytes] = []
+        self._on_output: OutputCallback = self._early.append
         self._loop = asyncio.get_running_loop()
         self.exited = self._loop.create_future()
-        self._deep_after = deep_freeze_after
-        self._deep_timer: asyncio.TimerHandle | None = None
-        self._deep_frozen = False
         self._stopped = False
         self._loop.add_reader(out_fd, self._readable)
+
+    def early_output(self) -> bytes:
+        """What a blank wrote before it had a function (a failure to isolate itself)."""
+        return b"".join(self._early)
+
+    def attach_output(self, on_output: OutputCallback) -> None:
+        """From now on output goes to `on_output`, starting with what came before."""
+        self._on_output = on_output
+        early, self._early = self._early, []
+        for data in early:
+            on_output(data)
 
     def _readable(self) -> None:
         try:
@@ -159,55 +188,51 @@ class ProcessSandbox(Sandbox):
 
     def on_exit(self, wait_status: int) -> None:
         self.drain_output()
-        if self._deep_timer is not None:
-            self._deep_timer.cancel()
         if not self.exited.done():
             self.exited.set_result(ExitStatus.from_wait_status(wait_status))
 
-    # SIGSTOP of the process group costs microseconds; the freezer cgroup costs ~0.1 ms per
-    # transition but also holds processes that left the group. So every idle sandbox is
-    # stopped at once, and one that stays idle is frozen in its cgroup as well.
     def freeze(self) -> None:
-        if self.exited.done():
+        if self.exited.done() or self.pid <= 0:
             return
-        try:
-            os.killpg(self.pid, signal.SIGSTOP)
-        except OSError:
-            return
-        self._stopped = True
         if self.cgroups is not None and self.cgroups.can_freeze:
-            self._deep_timer = self._loop.call_later(self._deep_after, self._deep_freeze)
-
-    def _deep_freeze(self) -> None:
-        self._deep_timer = None
-        if self._stopped and self.cgroups is not None and not self.exited.done():
             self.cgroups.freeze()
-            self._deep_frozen = True
+        else:
+            try:
+                os.killpg(self.pid, signal.SIGSTOP)
+            except OSError:
+                return
+        self._stopped = True
 
     def thaw(self) -> None:
-        if self._deep_timer is not None:
-            self._deep_timer.cancel()
-            self._deep_timer = None
-        if self._deep_frozen and self.cgroups is not None:
+        if not self._stopped:
+            return
+        self._stopped = False
+        if self.cgroups is not None and self.cgroups.can_freeze:
             self.cgroups.thaw()
-            self._deep_frozen = False
-        if self._stopped:
-            self._stopped = False
-            try:
-                os.killpg(self.pid, signal.SIGCONT)
-            except OSError:
-                pass
+            return
+        try:
+            os.killpg(self.pid, signal.SIGCONT)
+        except OSError:
+            pass
+
+    def wait_frozen(self, timeout: float = 1.0) -> bool:
+        if self.cgroups is not None and self.cgroups.can_freeze:
+            return self._stopped and self.cgroups.wait_frozen(timeout)
+        return self._stopped
 
     def kill(self) -> None:
         if self.exited.done():
             return
         if self.cgroups is not None:
             self.cgroups.kill_all()
-        try:
-            os.killpg(self.pid, signal.SIGKILL)
-        except OSError:
-            pass
-        self._deep_frozen = self._stopped = False
+        if self.pid <= 0:
+            return          # never forked: and pid 0 would mean our own process group
+        for kill in (os.kill, os.killpg):
+            try:
+                kill(self.pid, signal.SIGKILL)
+            except OSError:
+                pass
+        self._stopped = False
 
     def peak_memory_mb(self) -> int | None:
         peak = self.cgroups.peak_memory_bytes() if self.cgroups is not None else None
@@ -222,71 +247,23 @@ class ProcessSandbox(Sandbox):
             return None
         return max(1, round(peak / (1024 * 1024)))
 
+    def hit_process_limit(self) -> int | None:
+        if self.cgroups is None or not self.cgroups.hit_pids_limit():
+            return None
+        return self.cgroups.pids_max()
+
+    def admits(self, peer: tuple[str, int], local: tuple[str, int]) -> bool:
+        if self.cgroups is None:
+            return True     # nothing tells its processes apart: a gap of the fallback
+        return peers.connection_from(peer, local, self.cgroups.pids())
+
     async def destroy(self) -> None:
         self._close_output()
         if self.cgroups is not None:
-            # Processes that left the main one's group may still be dying.
-            for _ in range(50):
+            # Processes of the sandbox may still be dying (or, frozen, waiting for a thaw).
+            for _ in range(100):
                 self.cgroups.kill_all()
-                self.cgroups.remove()
-                if not any(d.exists() for d in self.cgroups.dirs):
-                    break
+                if self.cgroups.remove():
+                    return
                 await asyncio.sleep(0.02)
-
-
-class ProcessDriver(SandboxDriver):
-    """Sandboxes as process groups forked from a zygote, one zygote per Python interpreter."""
-
-    def __init__(self, default_python: str, deep_freeze_after: float = 1.0) -> None:
-        self.default_python = default_python
-        self.deep_freeze_after = deep_freeze_after
-        self.zygotes: dict[str, ForkServer] = {}
-        self.hierarchies: Hierarchies | None = None
-
-    async def start(self) -> None:
-        self.hierarchies = Hierarchies.detect()
-        zygote = self._zygote(self.default_python)
-        await zygote.start()
-        self.private_mounts = bool(zygote.hello.get("mount_ns"))
-        if self.private_mounts:
-            for target in ("/var/task", "/var/runtime"):
-                try:
-                    os.makedirs(target, exist_ok=True)
-                except OSError as exc:
-                    log.info("no private mounts for sandboxes: %s", exc)
-                    self.private_mounts = False
-
-    def _zygote(self, python: str) -> ForkServer:
-        zygote = self.zygotes.get(python)
-        if zygote is None:
-            zygote = self.zygotes[python] = ForkServer(python)
-        return zygote
-
-    async def stop(self) -> None:
-        for zygote in self.zygotes.values():
-            zygote.close()
-        self.zygotes.clear()
-        if self.hierarchies is not None:
-            self.hierarchies.remove()
-
-    async def spawn(self, spec: SandboxSpec, on_output: OutputCallback) -> Sandbox:
-        assert self.hierarchies is not None, "driver not started"
-        cgroups = SandboxCgroups(self.hierarchies, spec.sandbox_id, spec.memory_mb)
-        read_fd, write_fd = os.pipe2(os.O_CLOEXEC)
-        os.set_blocking(read_fd, False)
-        sandbox = ProcessSandbox(spec, cgroups, read_fd, on_output, self.deep_freeze_after)
-        request = {
-            "env": spec.env, "cwd": spec.cwd, "argv": spec.argv, "sys_path": spec.sys_path,
-            "cgroups": cgroups.procs_files,
-            "mounts": [[m.source, m.target, m.read_only] for m in spec.mounts],
-        }
-        zygote = self._zygote(spec.python or self.default_python)
-        try:
-            sandbox.pid = await zygote.spawn(spec.sandbox_id, request, write_fd,
-                                             sandbox.on_exit)
-        except BaseException:
-            await sandbox.destroy()
-            raise
-        finally:
-            os.close(write_fd)
-        return sandbox
+            log.warning("sandbox %s: cgroups still busy after its exit", self.id)

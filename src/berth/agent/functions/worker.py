@@ -12,22 +12,35 @@ from pathlib import Path
 
 from ...lambda_.model import FunctionConfig
 from .invocation import Call, Invocation, InvocationResult
+from .isolation import DEFAULT_PIDS_MAX
 from .logs_shipper import LogShipper, LogSink
 from .pool import Pools
 from .runtimes import SERVER_PYTHON
-from .sandbox import ProcessDriver, SandboxDriver
+from .sandbox import SandboxDriver
+from .zygote_driver import ZygoteDriver
 
 log = logging.getLogger(__name__)
 
 
 class FunctionWorker:
+    """`isolate`: namespaces and a private root for every sandbox where the host allows it
+    (else the process fallback). `prewarm_python`/`prewarm_node`: blank sandboxes kept ready
+    per runtime. `memory_reserve_mb`: idle sandboxes are evicted, least recently used first,
+    while the host has less memory available (default 5%). Idle sandboxes are frozen in their
+    cgroup at once."""
+
     def __init__(self, work_dir: Path, sink: LogSink, idle_ttl: float = 300.0,
-                 deep_freeze_after: float = 1.0, log_interval: float = 0.2,
-                 driver: SandboxDriver | None = None) -> None:
+                 log_interval: float = 0.2,
+                 driver: SandboxDriver | None = None, isolate: bool = True,
+                 prewarm_python: int = 4, prewarm_node: int = 2,
+                 pids_max: int = DEFAULT_PIDS_MAX, memory_reserve_mb: int | None = None
+                 ) -> None:
         self.work_dir = work_dir
-        self.driver = driver or ProcessDriver(SERVER_PYTHON, deep_freeze_after)
+        self.driver = driver or ZygoteDriver(work_dir, SERVER_PYTHON, isolate=isolate,
+                                             prewarm_python=prewarm_python,
+                                             prewarm_node=prewarm_node, pids_max=pids_max)
         self.shipper = LogShipper(sink, log_interval)
-        self.pools = Pools(self.driver, self.shipper, work_dir, idle_ttl)
+        self.pools = Pools(self.driver, self.shipper, work_dir, idle_ttl, memory_reserve_mb)
 
     async def start(self) -> None:
         # Sandboxes of an earlier run of this worker are gone; so is their scratch space.

@@ -292,4 +292,26 @@ async function main() {
   serveNext();
 }
 
+// A blank sandbox: node started ahead of its function. It says it is ready on its socket to the
+// zygote, then blocks until it is given its function: environment and task root.
+function awaitFunction(fd) {
+  delete process.env.BERTH_BLANK_FD;
+  fs.writeSync(fd, 'R');
+  const chunks = [];
+  const buf = Buffer.alloc(65536);
+  for (;;) {
+    const n = fs.readSync(fd, buf, 0, buf.length, null);
+    if (n === 0) break;
+    chunks.push(Buffer.from(buf.subarray(0, n)));
+  }
+  fs.closeSync(fd);
+  const text = Buffer.concat(chunks).toString('utf8');
+  if (!text) process.exit(0); // the worker let this blank go unused
+  const spec = JSON.parse(text);
+  for (const key of Object.keys(process.env)) delete process.env[key];
+  Object.assign(process.env, spec.env);
+  process.chdir(spec.cwd);
+}
+
+if (process.env.BERTH_BLANK_FD) awaitFunction(Number(process.env.BERTH_BLANK_FD));
 main();
