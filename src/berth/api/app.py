@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import uuid
+import random
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
@@ -37,6 +37,17 @@ def quick_read(fn: Callable[..., Any]) -> Callable[..., Any]:
     with a networked database they still run in a thread."""
     fn.__berth_quick_read__ = True  # type: ignore[attr-defined]
     return fn
+
+
+def new_request_id() -> str:
+    """A random (version 4) UUID: what AWS hands out as request ids. From `random`, not
+    `uuid.uuid4()`: an id only has to be unique, and this costs a quarter of the time (no
+    system call); `random` is reseeded in a forked child, so ids do not repeat there."""
+    h = f"{random.getrandbits(128):032x}"
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_UUID_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
+
+
+_UUID_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
 
 
 @dataclass
@@ -124,7 +135,7 @@ class ApiApp:
             await self.mounts[prefix](scope, receive, send)
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        request_id = str(uuid.uuid4())
+        request_id = new_request_id()
         method = scope["method"]
         if cors.is_preflight(method, headers):
             await _send(send, _Response(200, cors.preflight_headers(headers) + [

@@ -45,7 +45,7 @@ def canonical_request(method: str, raw_path: str, raw_query: str,
                       headers: Mapping[str, str], signed: list[str], payload_hash: str,
                       drop_query: str | None = None) -> str:
     """The SigV4 canonical request; `drop_query` names a query key left out (presigned)."""
-    path = quote(normalize_url_path(raw_path), safe="/~")
+    path = _canonical_path(raw_path)
     pairs = []
     for item in raw_query.split("&"):
         if not item:
@@ -57,6 +57,11 @@ def canonical_request(method: str, raw_path: str, raw_query: str,
     query = "&".join(f"{k}={v}" for k, v in sorted(pairs))
     lines = "".join(f"{name}:{' '.join(headers.get(name, '').split())}\n" for name in signed)
     return "\n".join((method.upper(), path, query, lines, ";".join(signed), payload_hash))
+
+
+@lru_cache(maxsize=1024)
+def _canonical_path(raw_path: str) -> str:
+    return quote(normalize_url_path(raw_path), safe="/~")
 
 
 def signature(secret: str, amz_date: str, scope: tuple[str, str, str],
@@ -73,6 +78,7 @@ def _denied(code: str, message: str) -> ServiceError:
     return ServiceError(code, message, status=403)
 
 
+@lru_cache(maxsize=64)  # clients sign with the current second: a handful are live at once
 def _parse_time(value: str) -> dt.datetime:
     try:
         if len(value) != 16 or value[8] != "T" or value[15] != "Z":

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 import sqlalchemy as sa
 
@@ -21,15 +21,31 @@ MAX_ID = 2**63 - 1
 MAX_TIME = 2**62  # later than any timestamp PutLogEvents accepts
 
 _ORDER = sa.tuple_(log_events.c.timestamp, log_events.c.id)
-_COLUMNS = (log_events.c.id, log_events.c.stream_name, log_events.c.timestamp,
-            log_events.c.ingestion_time, log_events.c.message, log_events.c.size)
+# What a scan reads: every column set starts with (id, timestamp), so a row's position is
+# known from any of them without names (rows may be plain tuples, see Store.rows).
+EVENT_COLUMNS = (log_events.c.id, log_events.c.timestamp, log_events.c.ingestion_time,
+                 log_events.c.message, log_events.c.size)
 _TOKEN = re.compile(r"([fb])/(\d{20})(\d{20})")
 
+# Runs one statement with its bind values and returns its rows.
+Fetch = Callable[[sa.Select[Any], dict[str, Any]], Sequence[Any]]
 
-def scan(conn: sa.Connection, where: Any, after: Position | None, forward: bool = True,
-         chunk: int = 1000, params: dict[str, Any] | None = None) -> Iterator[sa.Row[Any]]:
+
+def scan(fetch: Fetch, where: Any, after: Position | None, forward: bool = True,
+         chunk: int = 1000, params: dict[str, Any] | None = None,
+         columns: tuple[Any, ...] = EVENT_COLUMNS) -> Iterator[Any]:
     """Events matching `where` strictly past `after` (ascending when forward, else
-    descending), fetched `chunk` rows per query.
+    descending), one row at a time: see `scan_chunks`."""
+    for rows in scan_chunks(fetch, where, after, forward, chunk, params, columns):
+        yield from rows
+
+
+def scan_chunks(fetch: Fetch, where: Any, after: Position | None, forward: bool = True,
+                chunk: int = 1000, params: dict[str, Any] | None = None,
+                columns: tuple[Any, ...] = EVENT_COLUMNS) -> Iterator[Sequence[Any]]:
+    """Events matching `where` strictly past `after` (ascending when forward, else
+    descending), fetched and handed out `chunk` rows per query: rows of `columns`,
+    (id, timestamp) first. The next query runs only if the reader asks for more.
 
     A `where` built once from bind parameters (given their values in `params`) has its
     statements built once too: on the GetLogEvents hot path, building them costs more than
@@ -38,21 +54,23 @@ def scan(conn: sa.Connection, where: Any, after: Position | None, forward: bool 
     bound = dict(params or {})
     while True:
         if params is None:
-            q = _statement(where, forward, after is not None)
+            q = _statement(where, forward, after is not None, columns)
         else:
-            q = _cached_statement(where, forward, after is not None)
+            q = _cached_statement(where, forward, after is not None, columns)
         if after is not None:
             bound["after_ts"], bound["after_id"] = after
         bound["chunk"] = chunk
-        rows = conn.execute(q, bound).all()
-        yield from rows
+        rows = fetch(q, bound)
+        if rows:
+            yield rows
         if len(rows) < chunk:
             return
-        after = (rows[-1].timestamp, rows[-1].id)
+        after = position(rows[-1])
 
 
-def _statement(where: Any, forward: bool, has_after: bool) -> sa.Select[Any]:
-    q = sa.select(*_COLUMNS).where(where)
+def _statement(where: Any, forward: bool, has_after: bool,
+               columns: tuple[Any, ...]) -> sa.Select[Any]:
+    q = sa.select(*columns).where(where)
     if has_after:
         mark = sa.tuple_(sa.bindparam("after_ts"), sa.bindparam("after_id"))
         q = q.where(_ORDER > mark if forward else _ORDER < mark)
@@ -66,8 +84,9 @@ def _statement(where: Any, forward: bool, has_after: bool) -> sa.Select[Any]:
 _cached_statement = lru_cache(maxsize=64)(_statement)
 
 
-def position(row: sa.Row[Any]) -> Position:
-    return (int(row.timestamp), int(row.id))
+def position(row: Any) -> Position:
+    """The position of a row read by `scan`."""
+    return (int(row[1]), int(row[0]))
 
 
 def successor(pos: Position) -> Position:

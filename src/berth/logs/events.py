@@ -1,7 +1,8 @@
 """Writing and reading one stream's events: PutLogEvents and GetLogEvents."""
 from __future__ import annotations
 
-from typing import Any
+from operator import itemgetter
+from typing import Any, Iterator, Sequence
 
 import sqlalchemy as sa
 
@@ -10,10 +11,10 @@ from ..state.store import Store
 from . import clock
 from .arns import resolve_group
 from .batch import EVENT_OVERHEAD, MAX_BYTES, check_batch
-from .cursor import (MAX_TIME, Position, parse_stream_token, position, predecessor, scan,
-                     stream_token, successor)
+from .cursor import (MAX_TIME, Position, parse_stream_token, position, predecessor,
+                     scan_chunks, stream_token, successor)
 from .groups import not_found
-from .retention import cutoff_ms
+from .retention import cutoff_ms, visible_from
 from .schema import log_events, log_groups, log_streams
 from .streams import get_stream, sequence_token
 
@@ -30,8 +31,39 @@ _STREAM_EVENTS = sa.and_(
     log_events.c.region == sa.bindparam("region"),
     log_events.c.group_name == sa.bindparam("group"),
     log_events.c.stream_name == sa.bindparam("stream"),
-    log_events.c.timestamp >= sa.bindparam("start"),
+    log_events.c.timestamp >= visible_from(
+        sa.bindparam("region"), sa.bindparam("group"),
+        sa.bindparam("now", type_=sa.BigInteger), sa.bindparam("start", type_=sa.BigInteger)),
     log_events.c.timestamp < sa.bindparam("end"))
+
+
+_SIZE = itemgetter(4)  # the `size` column of cursor.EVENT_COLUMNS
+
+
+def _page(chunks: Iterator[Sequence[Any]], limit: int) -> list[Any]:
+    """The events of one page: up to `limit` of them and MAX_BYTES of their sizes (at least
+    one event however large). Whole chunks are taken at once while they fit: summing a
+    column costs less than a Python step per event."""
+    rows: list[Any] = []
+    size = 0
+    for chunk in chunks:
+        room = limit - len(rows)
+        if len(chunk) > room:
+            chunk = chunk[:room]
+        chunk_size = sum(map(_SIZE, chunk)) + EVENT_OVERHEAD * len(chunk)
+        if size + chunk_size <= MAX_BYTES:
+            rows.extend(chunk)
+            size += chunk_size
+            if len(rows) >= limit:
+                break
+            continue
+        for row in chunk:  # the page fills inside this chunk
+            size += _SIZE(row) + EVENT_OVERHEAD
+            if rows and size > MAX_BYTES:
+                break
+            rows.append(row)
+        break
+    return rows
 
 
 class LogEvents:
@@ -96,31 +128,28 @@ class LogEvents:
             forward, after = parse_stream_token(token)
         else:
             forward = bool(req.get("startFromHead", False))
-        with self.store.read() as conn:
-            found = conn.execute(_STREAM_RETENTION, {"region": ctx.region, "group": group,
-                                                     "stream": stream}).first()
-            if found is None:
-                get_stream(conn, ctx.region, group, stream)  # raises the precise not-found
-            start = max(req.get("startTime") or 0, cutoff_ms(found.retention_days) or 0)
-            end = min(req.get("endTime", MAX_TIME), MAX_TIME)
-            params = {"region": ctx.region, "group": group, "stream": stream,
-                      "start": start, "end": end}
-            rows: list[sa.Row[Any]] = []
-            size = 0
-            for row in scan(conn, _STREAM_EVENTS, after, forward, chunk=min(limit, 1000),
-                            params=params):
-                size += row[5] + EVENT_OVERHEAD  # the `size` column (see cursor._COLUMNS)
-                if rows and size > MAX_BYTES:
-                    break
-                rows.append(row)
-                if len(rows) >= limit:
-                    break
+        key = {"region": ctx.region, "group": group, "stream": stream}
+        now = clock.now_ms()
+        start = req.get("startTime") or 0
+        end = min(req.get("endTime", MAX_TIME), MAX_TIME)
+        # The events query applies the retention policy itself: only a page without events
+        # needs the group and stream looked up (do they exist, where does the window start).
+        rows = _page(scan_chunks(self.store.rows, _STREAM_EVENTS, after, forward,
+                                 chunk=min(limit, 1000),
+                                 params={**key, "now": now, "start": start, "end": end}), limit)
+        if not rows:
+            found = self.store.rows(_STREAM_RETENTION, key)
+            if not found:
+                with self.store.read() as conn:
+                    get_stream(conn, ctx.region, group, stream)  # the precise not-found
+                raise not_found("log stream")  # created after the lookup: absent as of it
+            start = max(start, cutoff_ms(found[0][0], now) or 0)
         if not forward:
             rows.reverse()
         # Tuple unpacking: by-name access on 10,000 rows is a visible part of the request.
         out: dict[str, Any] = {"events": [
             {"timestamp": ts, "message": message, "ingestionTime": ingested}
-            for _id, _stream, ts, ingested, message, _size in rows]}
+            for _id, ts, ingested, message, _size in rows]}
         if rows:
             out["nextForwardToken"] = stream_token(True, position(rows[-1]))
             out["nextBackwardToken"] = stream_token(False, position(rows[0]))

@@ -57,6 +57,20 @@ def _describe_groups(prefix: bool, after: bool, klass: bool, limited: bool) -> s
     return q.limit(sa.bindparam("limit")) if limited else q
 
 
+def _group_view(arn_prefix: str, row: Any) -> dict[str, Any]:
+    name, created, retention, kms_key, klass, stored = row
+    arn = arn_prefix + name
+    view: dict[str, Any] = {
+        "logGroupName": name, "creationTime": created, "metricFilterCount": 0,
+        "arn": arn + ":*", "logGroupArn": arn, "storedBytes": int(stored),
+        "logGroupClass": klass}
+    if retention:
+        view["retentionInDays"] = retention
+    if kms_key:
+        view["kmsKeyId"] = kms_key
+    return view
+
+
 class LogGroups:
     store: Store
 
@@ -97,33 +111,21 @@ class LogGroups:
                                "exclusive.")
         limit = req.get("limit", 50)
         after = decode_token(req.get("nextToken"))
+        if after is not None and not isinstance(after, str):  # a token we never handed out
+            raise ServiceError("InvalidParameterException", "The specified nextToken is invalid.")
         klass = req.get("logGroupClass")
         q = _describe_groups(bool(prefix), after is not None, bool(klass), not pattern)
         params = {"region": ctx.region, "lo": prefix, "hi": (prefix or "") + "\uffff",
                   "after": after, "klass": klass, "limit": limit + 1}
-        with self.store.read() as conn:
-            rows = conn.execute(q, params).all()
+        rows = self.store.rows(q, params)  # (name, created, retention, kms, class, stored)
         if pattern:
             needle = f"*{pattern.lower()}*"
-            rows = [r for r in rows if fnmatch.fnmatchcase(r.name.lower(), needle)][:limit + 1]
-        out: dict[str, Any] = {"logGroups": [self._group_view(ctx, r) for r in rows[:limit]]}
+            rows = [r for r in rows if fnmatch.fnmatchcase(r[0].lower(), needle)][:limit + 1]
+        arn_prefix = group_arn(ctx, "")  # built once: a group's ARN is this + its name
+        out: dict[str, Any] = {"logGroups": [_group_view(arn_prefix, r) for r in rows[:limit]]}
         if len(rows) > limit:
-            out["nextToken"] = encode_token(rows[limit - 1].name)
+            out["nextToken"] = encode_token(rows[limit - 1][0])
         return out
-
-    @staticmethod
-    def _group_view(ctx: RequestContext, row: sa.Row[Any]) -> dict[str, Any]:
-        name, created, retention, kms_key, klass, stored = row
-        arn = group_arn(ctx, name)
-        view: dict[str, Any] = {
-            "logGroupName": name, "creationTime": created, "metricFilterCount": 0,
-            "arn": arn + ":*", "logGroupArn": arn, "storedBytes": int(stored),
-            "logGroupClass": klass}
-        if retention:
-            view["retentionInDays"] = retention
-        if kms_key:
-            view["kmsKeyId"] = kms_key
-        return view
 
     def put_retention_policy(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
         days = req["retentionInDays"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -25,6 +26,18 @@ def cutoff_ms(retention_days: int | None, now: int | None = None) -> int | None:
     if not retention_days:
         return None
     return (clock.now_ms() if now is None else now) - retention_days * DAY_MS
+
+
+def visible_from(region: Any, group: Any, now: Any, start: Any) -> sa.ColumnElement[Any]:
+    """`max(start, cutoff_ms(group's retention, now) or 0)` computed by the database, so a
+    statement reading events applies its group's policy without a lookup of its own."""
+    days = sa.cast(log_groups.c.retention_days, sa.BigInteger)  # days * DAY_MS overflows int4
+    cutoff = sa.func.coalesce(
+        sa.select(now - days * DAY_MS)
+        .where(log_groups.c.region == region, log_groups.c.name == group,
+               log_groups.c.retention_days > 0)
+        .scalar_subquery(), 0)
+    return sa.case((cutoff > start, cutoff), else_=start)
 
 
 def purge_expired(store: Store, region: str | None = None, group: str | None = None) -> int:

@@ -16,7 +16,7 @@ from ..api.errors import ServiceError
 from ..state.store import Store
 from .arns import resolve_group
 from .batch import EVENT_OVERHEAD, MAX_BYTES
-from .cursor import MAX_TIME, Position, position, scan
+from .cursor import EVENT_COLUMNS, MAX_TIME, Position, position, scan
 from .groups import get_group
 from .patterns import InvalidPattern, compile_pattern
 from .retention import cutoff_ms
@@ -24,6 +24,7 @@ from .schema import log_events
 from .tokens import decode_token, encode_token
 
 SCAN_BUDGET = 100_000  # rows examined per request before answering with what was found
+_COLUMNS = EVENT_COLUMNS + (log_events.c.stream_name,)
 
 
 def event_id(ident: int) -> str:
@@ -65,7 +66,8 @@ class LogSearch:
             events: list[dict[str, Any]] = []
             size, scanned, more = 0, 0, False
             last: Position | None = after
-            for row in scan(conn, sa.and_(*cond), after, True, chunk):
+            for row in scan(lambda q, p: conn.execute(q, p).all(), sa.and_(*cond), after,
+                            True, chunk, columns=_COLUMNS):
                 if len(events) >= limit or scanned >= SCAN_BUDGET:
                     more = True  # a row exists past this page: it is the next page's start
                     break

@@ -10,5 +10,7 @@ encode_token = tokens.encode_token
 
 
 def decode_token(token: str | None) -> Any:
+    if not token:  # the usual case: spare building the error
+        return None
     return tokens.decode_token(token, ServiceError(
         "InvalidParameterException", "The specified nextToken is invalid."))
