@@ -10,7 +10,8 @@ import pytest
 
 from berth.ecs.placement import (
     NO_INSTANCES, REASON_AGENT, REASON_CPU, REASON_DISTINCT, REASON_MEMBER_OF, REASON_MEMORY,
-    REASON_PORTS, Claim, InstanceView, PlacementError, Requirements, apply_claim, place, validate)
+    REASON_PORTS, Claim, InstanceView, Requirements, apply_claim, place)
+from berth.ecs.placement_rules import PlacementError, validate
 
 GROUP = "family:web"
 BINPACK_MEM = [{"type": "binpack", "field": "memory"}]

@@ -13,17 +13,13 @@ import random
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
 from typing import Any
 
-from .query import Predicate, QueryError, compile_expression
+from .placement_rules import Level, Rules, constraint_spec, strategy_spec
+from .placement_rules import levels as compile_levels
+from .placement_rules import rules as compile_rules
 
 
-class PlacementError(ValueError):
-    """An invalid strategy, constraint or expression; the API answers InvalidParameterException."""
-
-
-# The texts ECS puts in RunTask `failures[].reason` (and service events).
 NO_INSTANCES = "No Container Instances were found in your cluster."
 REASON_AGENT = "AGENT"
 REASON_CPU = "RESOURCE:CPU"
@@ -36,8 +32,6 @@ _REASONS = (REASON_AGENT, REASON_CPU, REASON_MEMORY, REASON_PORTS, REASON_MEMBER
             REASON_DISTINCT)
 _FITS = len(_REASONS)
 
-MAX_STRATEGIES = 5      # RunTask/CreateService: "maximum of 5 strategy rules"
-MAX_CONSTRAINTS = 10    # "maximum of 10 constraints per task"
 _RNG = random.Random()   # for callers that bring no rng of their own
 DEFAULT_STRATEGIES: tuple[Mapping[str, str], ...] = (
     {"type": "spread", "field": "attribute:ecs.availability-zone"},
@@ -90,25 +84,6 @@ class PlacementResult:
     failures: list[tuple[str, str]]   # (instance arn or "", ECS reason), one per unplaced task
 
 
-@dataclass(frozen=True)
-class _Level:
-    kind: str          # "cpu" | "memory" | "instance" | "attribute" | "random"
-    name: str = ""     # the attribute's name for kind "attribute"
-
-
-@dataclass(frozen=True)
-class _Rules:
-    member_of: tuple[Predicate, ...]
-    distinct: bool
-
-
-def validate(strategies: Sequence[Mapping[str, str]] = (),
-             constraints: Sequence[Mapping[str, str]] = ()) -> None:
-    """Raise PlacementError if the strategies or constraints are invalid (for CreateService)."""
-    _levels(_strategy_spec(strategies))
-    _rules(_constraint_spec(constraints))
-
-
 def place(instances: Sequence[InstanceView], req: Requirements, count: int,
           strategies: Sequence[Mapping[str, str]] = (),
           constraints: Sequence[Mapping[str, str]] = (),
@@ -118,8 +93,8 @@ def place(instances: Sequence[InstanceView], req: Requirements, count: int,
     With no strategies, ECS's default applies: spread over `ecs.availability-zone`, then over
     instances. With no instances at all every task fails with NO_INSTANCES (RunTask answers that
     as an InvalidParameterException; a service records it as an event)."""
-    levels = _levels(_strategy_spec(strategies or DEFAULT_STRATEGIES))
-    rules = _rules(_constraint_spec(constraints))
+    levels = compile_levels(strategy_spec(strategies or DEFAULT_STRATEGIES))
+    rules = compile_rules(constraint_spec(constraints))
     if count <= 0:
         return PlacementResult([], [])
     if not instances:
@@ -145,80 +120,9 @@ def apply_claim(view: InstanceView, claim: Claim, group: str | None,
         used_ports=view.used_ports | frozenset(claim.ports) if claim.ports else view.used_ports)
 
 
-# -- validation ----------------------------------------------------------------------------------
-def _strategy_spec(strategies: Sequence[Mapping[str, str]]) -> tuple[tuple[str, str], ...]:
-    try:
-        return tuple((s.get("type") or "", s.get("field") or "") for s in strategies)
-    except AttributeError:
-        raise PlacementError("Each placement strategy must be an object with a type.") from None
-
-
-def _constraint_spec(constraints: Sequence[Mapping[str, str]]) -> tuple[tuple[str, str], ...]:
-    try:
-        return tuple((c.get("type") or "", c.get("expression") or "") for c in constraints)
-    except AttributeError:
-        raise PlacementError("Each placement constraint must be an object with a type.") from None
-
-
-@lru_cache(maxsize=512)
-def _levels(spec: tuple[tuple[str, str], ...]) -> tuple[_Level, ...]:
-    if len(spec) > MAX_STRATEGIES:
-        raise PlacementError(f"You can specify a maximum of {MAX_STRATEGIES} placement "
-                             "strategies.")
-    levels: list[_Level] = []
-    for kind, fld in spec:
-        if kind == "random":
-            levels.append(_Level("random"))
-            break   # random leaves no ties for later strategies to break
-        if kind == "binpack":
-            if fld.lower() not in ("cpu", "memory"):
-                raise PlacementError(f"Invalid binpack field '{fld}': the binpack placement "
-                                     "strategy takes the field cpu or memory.")
-            levels.append(_Level(fld.lower()))
-        elif kind == "spread":
-            if fld.lower() in ("instanceid", "host"):
-                levels.append(_Level("instance"))
-            elif fld.startswith("attribute:") and len(fld) > len("attribute:"):
-                levels.append(_Level("attribute", fld[len("attribute:"):]))
-            else:
-                raise PlacementError(f"Invalid spread field '{fld}': the spread placement "
-                                     "strategy takes instanceId, host or attribute:NAME.")
-        else:
-            raise PlacementError(f"Invalid placement strategy type '{kind}': "
-                                 "expected random, spread or binpack.")
-    return tuple(levels)
-
-
-@lru_cache(maxsize=512)
-def _rules(spec: tuple[tuple[str, str], ...]) -> _Rules:
-    if len(spec) > MAX_CONSTRAINTS:
-        raise PlacementError(f"You can specify a maximum of {MAX_CONSTRAINTS} placement "
-                             "constraints.")
-    member_of: list[Predicate] = []
-    distinct = False
-    for kind, expression in spec:
-        if kind == "distinctInstance":
-            if expression:
-                raise PlacementError("You cannot specify an expression if the constraint type "
-                                     "is distinctInstance.")
-            distinct = True
-        elif kind == "memberOf":
-            if not expression:
-                raise PlacementError("An expression is required for the memberOf placement "
-                                     "constraint.")
-            try:
-                member_of.append(compile_expression(expression))
-            except QueryError as e:
-                raise PlacementError(str(e)) from None
-        else:
-            raise PlacementError(f"Invalid placement constraint type '{kind}': "
-                                 "expected distinctInstance or memberOf.")
-    return _Rules(tuple(member_of), distinct)
-
-
 # -- filtering -----------------------------------------------------------------------------------
 def _feasible(instances: Sequence[InstanceView], req: Requirements,
-              rules: _Rules) -> list[InstanceView]:
+              rules: Rules) -> list[InstanceView]:
     """The instances one task fits on, one cheap pass per kind of check."""
     cpu, mem = req.cpu, req.memory
     pool = [v for v in instances
@@ -243,7 +147,7 @@ def _with_tasks(view: InstanceView, group: str | None, extra: int) -> InstanceVi
                    task_groups=groups)
 
 
-def _stage(view: InstanceView, extra: int, req: Requirements, rules: _Rules) -> int:
+def _stage(view: InstanceView, extra: int, req: Requirements, rules: Rules) -> int:
     """How many of ECS's checks `view` passes with `extra` tasks of this call already on it."""
     if not view.agent_connected:
         return 0
@@ -263,7 +167,7 @@ def _stage(view: InstanceView, extra: int, req: Requirements, rules: _Rules) -> 
     return _FITS
 
 
-def _closest(instances: Sequence[InstanceView], req: Requirements, rules: _Rules,
+def _closest(instances: Sequence[InstanceView], req: Requirements, rules: Rules,
              placed: Mapping[str, int]) -> tuple[str, str]:
     """ECS's "closest matching container instance" and the check it failed."""
     best_stage, best_arn = -1, ""
@@ -293,13 +197,13 @@ class _Placer:
     """
 
     def __init__(self, instances: Sequence[InstanceView], pool: list[InstanceView],
-                 req: Requirements, levels: tuple[_Level, ...], rules: _Rules,
+                 req: Requirements, levels: tuple[Level, ...], rules: Rules,
                  rng: random.Random | None) -> None:
         self.pool, self.req, self.rules = pool, req, rules
         self.placed: dict[int, int] = {}
         group = req.group
         lead: list[str] = []
-        inner: list[_Level] = []
+        inner: list[Level] = []
         for level in levels:
             if level.kind == "attribute" and not inner:
                 lead.append(level.name)
@@ -338,7 +242,7 @@ class _Placer:
                     counts[v.attributes.get(name)] += v.task_groups[group]
         return counts
 
-    def _getter(self, level: _Level) -> Callable[[int], Any]:
+    def _getter(self, level: Level) -> Callable[[int], Any]:
         pool, placed, req = self.pool, self.placed, self.req
         if level.kind == "cpu":
             cpu = req.cpu
@@ -359,7 +263,7 @@ class _Placer:
         clock = self.clock
         return lambda i: clock[i]
 
-    def _key_function(self, inner: list[_Level]) -> Callable[[int], tuple[Any, ...]]:
+    def _key_function(self, inner: list[Level]) -> Callable[[int], tuple[Any, ...]]:
         getters = [self._getter(level) for level in inner]
         if not getters:
             return lambda i: ()
@@ -371,7 +275,7 @@ class _Placer:
             return lambda i: (g1(i), g2(i))
         return lambda i: tuple(g(i) for g in getters)
 
-    def _column(self, level: _Level) -> list[Any]:
+    def _column(self, level: Level) -> list[Any]:
         pool = self.pool
         if level.kind == "cpu":
             return [v.remaining_cpu for v in pool]
@@ -385,7 +289,7 @@ class _Placer:
                     for value in [v.attributes.get(name) for v in pool]]
         return self.clock
 
-    def _build_heaps(self, inner: list[_Level]) -> None:
+    def _build_heaps(self, inner: list[Level]) -> None:
         pool = self.pool
         columns = [self._column(level) for level in inner]
         entries = list(zip(*columns, [v.arn for v in pool], range(len(pool))))

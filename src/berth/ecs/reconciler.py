@@ -20,8 +20,8 @@ from .placement import (
     REASON_CPU,
     REASON_MEMORY,
     REASON_PORTS,
-    PlacementError,
 )
+from .placement_rules import PlacementError
 from .schema import clusters, instances, services, tasks
 from .services import MAX_EVENTS, event
 from .task_state import request_stop

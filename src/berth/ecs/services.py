@@ -13,7 +13,7 @@ from ..state.store import Store, VersionConflict
 from . import arns, errors, paging
 from .clock import now
 from .lookup import Row, find_service, get_cluster, service_arn_for
-from .placement import PlacementError, validate
+from .placement_rules import PlacementError, validate
 from .schema import services, tasks
 from .tags import tag_list, tag_map
 from .tasks import usable_task_definition

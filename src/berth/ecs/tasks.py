@@ -17,7 +17,8 @@ from .lookup import (
     instance_arn_for,
     task_arn_for,
 )
-from .placement import NO_INSTANCES, PlacementError, validate
+from .placement import NO_INSTANCES
+from .placement_rules import PlacementError, validate
 from .schema import tasks
 from .tags import tag_map
 from .task_state import request_stop
