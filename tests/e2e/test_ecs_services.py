@@ -95,8 +95,11 @@ def test_create_keep_running_and_replace(ecs, agents) -> None:
     ecs.stop_task(cluster="keep", task=victim)
     wait_for(lambda: victim not in [t["taskArn"] for t in live_tasks(ecs, "keep", "web")]
              and describe(ecs, "keep", "web")["runningCount"] == 2)
-    stopped = ecs.describe_tasks(cluster="keep", tasks=[victim])["tasks"][0]
-    assert stopped["lastStatus"] == "STOPPED"
+    # The simulated agent reports the stop on its own schedule: STOPPING, then STOPPED.
+    stopped = wait_for(lambda: next(
+        (t for t in ecs.describe_tasks(cluster="keep", tasks=[victim])["tasks"]
+         if t["lastStatus"] == "STOPPED"), None))
+    assert stopped["desiredStatus"] == "STOPPED"
 
     # So is one whose container crashes.
     crashed = live_tasks(ecs, "keep", "web")[0]
