@@ -242,7 +242,7 @@ def measure(pool: Any, server: Server, operation: str, body: dict[str, Any], cli
 
 
 def run(print_table: bool = True, duration: float = 3.0, warmup: float = 0.5,
-        instances: int = 1000) -> list[dict[str, Any]]:
+        instances: int = 1000, **_ignored: Any) -> list[dict[str, Any]]:
     workdir = Path(tempfile.mkdtemp(prefix="berth-bench-placement-"))
     ctx = mp.get_context("spawn")
     rows: list[dict[str, Any]] = []
