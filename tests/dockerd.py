@@ -73,10 +73,34 @@ def docker_engine() -> Iterator[str]:
             time.sleep(0.05)
         yield f"unix://{sock}"
     finally:
+        bridges = _bridges(f"unix://{sock}") if proc.poll() is None else []
         _stop(proc)
+        _delete_links(bridges)
         logfile.close()
         _unmount_under(root)
         shutil.rmtree(root, ignore_errors=True)
+
+
+def _bridges(url: str) -> list[str]:
+    """The host interfaces of the engine's user-defined networks (`br-<id[:12]>`).
+
+    The engine leaves them on the host when it stops; each holds one of the default address
+    pools, and once ~30 are left no new network can be made on this host."""
+    import docker
+    try:
+        client = docker.DockerClient(base_url=url, timeout=10)
+        try:
+            return [f"br-{n.id[:12]}" for n in client.networks.list()
+                    if n.attrs.get("Driver") == "bridge" and n.name != "bridge"]
+        finally:
+            client.close()
+    except docker.errors.DockerException:
+        return []
+
+
+def _delete_links(names: list[str]) -> None:
+    for name in names:
+        subprocess.run(["ip", "link", "delete", name], capture_output=True)
 
 
 def _stop(proc: subprocess.Popen) -> None:

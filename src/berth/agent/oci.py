@@ -1,7 +1,7 @@
 """Sandboxes through an OCI runtime: "run this process tree in these namespaces with these cgroup
 limits and mounts".
 
-`Sandbox` describes one; `build_config` turns it into an OCI runtime `config.json` (a pure
+`Sandbox` describes one in the shared vocabulary of sandbox_spec; `build_config` turns it into an OCI runtime `config.json` (a pure
 function); `Runc` drives the runtime's lifecycle commands; the rest are the host-side pieces a
 bundle needs (overlay root file systems, the cgroup file that counts OOM kills, users looked up
 inside the root file system). Container tasks and function sandboxes both build on this module.
@@ -16,6 +16,8 @@ import signal
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from .sandbox_spec import RootLayout, SandboxLimits, SandboxMount
 
 # Docker's default capability set, so a process behaves the same under either engine.
 DEFAULT_CAPABILITIES = [
@@ -48,27 +50,10 @@ class SandboxProcess:
 
 
 @dataclass
-class SandboxMount:
-    """A host path bound at `destination`, or a fresh tmpfs when `source` is None."""
-    destination: str
-    source: str | None = None
-    read_only: bool = False
-
-
-@dataclass
-class SandboxLimits:
-    memory_bytes: int | None = None
-    memory_reservation_bytes: int | None = None
-    pids: int | None = None
-    cpu_shares: int | None = None
-    cpu_quota_us: int | None = None
-    cpu_period_us: int | None = None
-
-
-@dataclass
 class Sandbox:
     """One process tree to isolate. The bundle's `rootfs/` is its root file system, unless
-    `host_root`: then the host's own file system, read-only, with a private /tmp."""
+    `host_root`: then the host's own file system read-only (HOST_ROOT), with a private /tmp
+    (sized by `limits.tmp_bytes` when set)."""
     process: SandboxProcess
     cgroups_path: str                       # e.g. "/berth/<id>"
     hostname: str = "sandbox"
@@ -79,6 +64,10 @@ class Sandbox:
     limits: SandboxLimits = field(default_factory=SandboxLimits)
 
 
+# The host-root rule in sandbox_spec's terms: the whole host, read-only, at its own paths.
+HOST_ROOT = RootLayout(("/",))
+
+
 def build_config(sb: Sandbox) -> dict:
     """The OCI runtime config for a sandbox (bundle-relative root `rootfs`)."""
     proc = sb.process
@@ -87,8 +76,7 @@ def build_config(sb: Sandbox) -> dict:
                for name, (soft, hard) in sorted(proc.rlimits.items())]
     mounts: list[dict] = []
     if sb.host_root:
-        mounts.append({"destination": "/", "type": "bind", "source": "/",
-                       "options": ["rbind", "rro"]})
+        mounts += [_bind(m) for m in HOST_ROOT.mounts()]
     mounts += [
         {"destination": "/proc", "type": "proc", "source": "proc"},
         {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
@@ -102,8 +90,9 @@ def build_config(sb: Sandbox) -> dict:
     ]
     if sb.host_root:
         # The host's /sys came with its root, read-only (a fresh sysfs there is refused).
+        size = [f"size={sb.limits.tmp_bytes}"] if sb.limits.tmp_bytes is not None else []
         mounts.append({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
-                       "options": ["nosuid", "nodev", "mode=1777"]})
+                       "options": ["nosuid", "nodev", "mode=1777", *size]})
     else:
         mounts += [
             {"destination": "/sys", "type": "sysfs", "source": "sysfs",
@@ -117,8 +106,7 @@ def build_config(sb: Sandbox) -> dict:
                            "options": ["nosuid", "nodev", "mode=1777"]
                            + (["ro"] if m.read_only else [])})
         else:
-            mounts.append({"destination": m.destination, "type": "bind", "source": m.source,
-                           "options": ["rbind", "rro" if m.read_only else "rw"]})
+            mounts.append(_bind(m))
     # A cgroup namespace, as Docker gives on cgroup v2: /sys/fs/cgroup shows the sandbox's own.
     namespaces = [{"type": t} for t in ("pid", "ipc", "uts", "mount", "cgroup")]
     if sb.network == "none":
@@ -148,6 +136,11 @@ def build_config(sb: Sandbox) -> dict:
             "readonlyPaths": READONLY_PATHS,
         },
     }
+
+
+def _bind(m: SandboxMount) -> dict:
+    return {"destination": m.destination, "type": "bind", "source": m.source,
+            "options": ["rbind", "rro" if m.read_only else "rw"]}
 
 
 def _resources(limits: SandboxLimits) -> dict:

@@ -20,8 +20,6 @@ from ..oci import (
     Runc,
     RuncError,
     Sandbox,
-    SandboxLimits,
-    SandboxMount,
     SandboxProcess,
     mount_overlay,
     oom_counter,
@@ -30,6 +28,7 @@ from ..oci import (
     unmount,
     write_bundle,
 )
+from ..sandbox_spec import MIB, SandboxLimits, SandboxMount
 from .base import (
     DEFAULT_PATH,
     CannotStart,
@@ -43,7 +42,6 @@ from .supervised import SupervisedDriver, default_rlimits
 
 log = logging.getLogger(__name__)
 
-MIB = 1024 * 1024
 CGROUP_PARENT = "/berth"
 
 

@@ -11,8 +11,8 @@ import shutil
 from pathlib import Path
 
 from ...lambda_.model import FunctionConfig
+from ..sandbox_spec import DEFAULT_PIDS_MAX
 from .invocation import Call, Invocation, InvocationResult
-from .isolation import DEFAULT_PIDS_MAX
 from .logs_shipper import LogShipper, LogSink
 from .pool import Pools
 from .runtimes import SERVER_PYTHON

@@ -15,18 +15,18 @@ import os
 import uuid
 from pathlib import Path
 
-from .cgroups import Hierarchies, SandboxCgroups
-from .forkserver import ForkServer, ForkServerError
-from .isolation import (
+from ..sandbox_spec import (
     DEFAULT_PIDS_MAX,
     DEFAULT_TMP_MB,
     SANDBOX_GID,
     SANDBOX_UID,
-    Isolation,
     RootLayout,
     cpu_shares_for,
     root_layout,
 )
+from .cgroups import Hierarchies, SandboxCgroups
+from .forkserver import ForkServer, ForkServerError
+from .isolation import Isolation
 from .prewarm import BlankKind, BlankPool
 from .runtimes import (
     NODE_RUNTIME_DIR,
