@@ -7,10 +7,17 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from berth_process import ACCESS_KEY, BERTH, SECRET_KEY, BerthProcess
+from images import busybox_archive
+
+from berth.agent.drivers.runc import RuncDriver
+from berth.agent.images import ImageStore
+from berth.agent.task_plan import LABEL_INSTANCE
 
 
 class AgentProcess:
@@ -103,3 +110,20 @@ def run_task(ecs: Any, cluster: str, family: str,
     out = ecs.run_task(cluster=cluster, taskDefinition=family)
     assert not out["failures"], out["failures"]
     return out["tasks"][0]["taskArn"]
+
+
+@contextmanager
+def runc_agent(berth: BerthProcess, data: Path, cluster: str) -> Iterator[AgentProcess]:
+    """An agent on the runc driver, with the busybox test image imported, joined to `cluster`
+    (created here); its containers are removed afterwards."""
+    data.mkdir(parents=True, exist_ok=True)
+    ImageStore(data).import_archive(busybox_archive(data.parent / "busybox.tar"))
+    berth.client("ecs").create_cluster(clusterName=cluster)
+    proc = AgentProcess(berth, data, cluster, "runc").start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+        driver = RuncDriver(data)
+        for st in driver.list({LABEL_INSTANCE: proc.instance_arn}):
+            driver.remove(st.id)

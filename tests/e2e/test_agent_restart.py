@@ -11,13 +11,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from agent_process import AgentProcess, container, run_task, running, stopped, wait_task
+from agent_process import AgentProcess, container, runc_agent, run_task, running, stopped, wait_task
 from berth_process import BerthProcess
-from images import TEST_IMAGE, busybox_archive
+from images import TEST_IMAGE
 
 from berth.agent.drivers.runc import RuncDriver
-from berth.agent.images import ImageStore
-from berth.agent.task_plan import LABEL_INSTANCE
 
 CLUSTER = "restarts"
 GROUP = "/berth/restarts"
@@ -30,15 +28,8 @@ pytestmark = pytest.mark.skipif(os.geteuid() != 0 or shutil.which("runc") is Non
 @pytest.fixture(scope="module")
 def agent(berth: BerthProcess, tmp_path_factory: pytest.TempPathFactory
           ) -> Iterator[AgentProcess]:
-    data = tmp_path_factory.mktemp("restart-agent") / "data"
-    ImageStore(data).import_archive(busybox_archive(data.parent / "busybox.tar"))
-    berth.client("ecs").create_cluster(clusterName=CLUSTER)
-    proc = AgentProcess(berth, data, CLUSTER, "runc").start()
-    yield proc
-    proc.stop()
-    driver = RuncDriver(data)
-    for st in driver.list({LABEL_INSTANCE: proc.instance_arn}):
-        driver.remove(st.id)
+    with runc_agent(berth, tmp_path_factory.mktemp("restart-agent") / "data", CLUSTER) as proc:
+        yield proc
 
 
 def ticker(name: str) -> dict[str, Any]:
