@@ -42,7 +42,8 @@ def test_environment_is_clean_and_background_children_end_with_it(
         time.sleep(0.02)
     assert not _alive(child), "a background child outlived its container"
     pid = json.loads((tmp_path / "containers" / cid / "run.json").read_text())["pid"]
-    assert session_members(pid) == []
+    # A member that ended may linger as a zombie until init reaps it: only the living count.
+    assert [member for member, _ in session_members(pid) if _alive(member)] == []
     driver.remove(cid)
 
 
