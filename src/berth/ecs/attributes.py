@@ -3,6 +3,7 @@ constraints and `attribute:` spread strategies, so changing them moves the insta
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -56,42 +57,36 @@ class Attributes:
     store: Store
 
     def put_attributes(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+        def put(attrs: dict[str, Any], attr: dict[str, Any]) -> None:
+            attrs[attr["name"]] = attr.get("value")
+        return self._change_attributes(ctx, req, deleting=False, apply=put)
+
+    def delete_attributes(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+        def delete(attrs: dict[str, Any], attr: dict[str, Any]) -> None:
+            attrs.pop(attr["name"], None)
+        return self._change_attributes(ctx, req, deleting=True, apply=delete)
+
+    def _change_attributes(self, ctx: RequestContext, req: dict[str, Any], deleting: bool,
+                           apply: Callable[[dict[str, Any], dict[str, Any]], None]
+                           ) -> dict[str, Any]:
+        """Check the attributes, apply each to its target's, and write every target once."""
         items = req["attributes"]
         if not items or len(items) > MAX_PER_CALL:
             raise errors.invalid(f"attributes must have between 1 and {MAX_PER_CALL} items.")
         for attr in items:
-            _check(attr, deleting=False)
+            _check(attr, deleting=deleting)
         with self.store.write() as conn:
             cluster = get_cluster(conn, ctx.region, req.get("cluster"))
             targets = _targets(conn, ctx.region, cluster, items)
             changed: dict[str, dict[str, Any]] = {}
             for attr in items:
                 row = targets[attr["targetId"]]
-                attrs = changed.setdefault(row.arn, dict(row.attributes))
-                attrs[attr["name"]] = attr.get("value")
+                apply(changed.setdefault(row.arn, dict(row.attributes)), attr)
             for arn, attrs in changed.items():
-                if _custom(attrs) > MAX_CUSTOM:
+                if not deleting and _custom(attrs) > MAX_CUSTOM:
                     raise ServiceError("AttributeLimitExceededException",
                                        f"A container instance can have at most {MAX_CUSTOM} "
                                        "custom attributes.")
-                Store.bump(conn, instances, {"arn": arn}, {"attributes": attrs})
-        return {"attributes": [{**a, "targetType": "container-instance"} for a in items]}
-
-    def delete_attributes(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-        items = req["attributes"]
-        if not items or len(items) > MAX_PER_CALL:
-            raise errors.invalid(f"attributes must have between 1 and {MAX_PER_CALL} items.")
-        for attr in items:
-            _check(attr, deleting=True)
-        with self.store.write() as conn:
-            cluster = get_cluster(conn, ctx.region, req.get("cluster"))
-            targets = _targets(conn, ctx.region, cluster, items)
-            changed: dict[str, dict[str, Any]] = {}
-            for attr in items:
-                row = targets[attr["targetId"]]
-                attrs = changed.setdefault(row.arn, dict(row.attributes))
-                attrs.pop(attr["name"], None)
-            for arn, attrs in changed.items():
                 Store.bump(conn, instances, {"arn": arn}, {"attributes": attrs})
         return {"attributes": [{**a, "targetType": "container-instance"} for a in items]}
 

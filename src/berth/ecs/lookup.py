@@ -81,12 +81,17 @@ def instance_arn_for(region: str, cluster: Row, ident: str) -> str:
     return arns.instance_arn(region, account, arn_cluster or cluster.name, ident_id)
 
 
-def find_instance(conn: Connection, region: str, cluster: Row, ident: str) -> Row | None:
-    arn = instance_arn_for(region, cluster, ident)
-    row = conn.execute(sa.select(instances).where(instances.c.arn == arn)).first()
+def _member(conn: Connection, table: sa.Table, arn: str, region: str,
+            cluster: Row) -> Row | None:
+    """The row of `table` at `arn`, if it belongs to `cluster` in `region`."""
+    row = conn.execute(sa.select(table).where(table.c.arn == arn)).first()
     if row is None or row.region != region or row.cluster != cluster.name:
         return None
     return row
+
+
+def find_instance(conn: Connection, region: str, cluster: Row, ident: str) -> Row | None:
+    return _member(conn, instances, instance_arn_for(region, cluster, ident), region, cluster)
 
 
 def task_arn_for(region: str, cluster: Row, ident: str) -> str:
@@ -98,11 +103,7 @@ def task_arn_for(region: str, cluster: Row, ident: str) -> str:
 
 
 def find_task(conn: Connection, region: str, cluster: Row, ident: str) -> Row | None:
-    arn = task_arn_for(region, cluster, ident)
-    row = conn.execute(sa.select(tasks).where(tasks.c.arn == arn)).first()
-    if row is None or row.region != region or row.cluster != cluster.name:
-        return None
-    return row
+    return _member(conn, tasks, task_arn_for(region, cluster, ident), region, cluster)
 
 
 def find_task_definition(conn: Connection, region: str, ident: str) -> Row | None:
@@ -126,8 +127,4 @@ def service_arn_for(region: str, cluster: Row, ident: str) -> str:
 
 
 def find_service(conn: Connection, region: str, cluster: Row, ident: str) -> Row | None:
-    arn = service_arn_for(region, cluster, ident)
-    row = conn.execute(sa.select(services).where(services.c.arn == arn)).first()
-    if row is None or row.region != region or row.cluster != cluster.name:
-        return None
-    return row
+    return _member(conn, services, service_arn_for(region, cluster, ident), region, cluster)
