@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from berth_process import ACCESS_KEY, BERTH, SECRET_KEY, BerthProcess
+from berth_process import ACCESS_KEY, BERTH, SECRET_KEY, BerthProcess, stop_process
 from images import busybox_archive
 
 from berth.agent.drivers.runc import RuncDriver
@@ -57,14 +57,7 @@ class AgentProcess:
 
     def stop(self, timeout: float = 15) -> int:
         assert self.proc is not None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
+        return stop_process(self.proc, timeout=timeout)
 
     def kill9(self) -> None:
         assert self.proc is not None
