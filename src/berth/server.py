@@ -53,7 +53,8 @@ def serve(settings: Settings) -> None:
     app, store = build_app(settings)
     (settings.data_dir / "endpoint").write_text(settings.endpoint + "\n")
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning",
-                            access_log=False, lifespan="on", loop="uvloop", http="httptools")
+                            access_log=False, lifespan="on", loop="uvloop", http="httptools",
+                            proxy_headers=False)
     agent = _local_agent(settings) if settings.local_worker else None
     channel = app.mounts[ECS_AGENT_PREFIX]
 

@@ -40,8 +40,7 @@ def spec(cpu: int = 100) -> TaskSpec:
 
 
 def snapshot(ecs: EcsService) -> dict:
-    with ecs.store.read() as conn:
-        return dict(ecs.scheduler.cache.snapshot(conn, "us-east-1", "c").by_arn)
+    return dict(ecs.scheduler.cache.snapshot(ecs.store, "us-east-1", "c").by_arn)
 
 
 def claim(view, cpu: int = 100) -> Claim:
@@ -67,14 +66,13 @@ def test_stale_claims_are_refused_per_instance(ecs: EcsService) -> None:
 
 def test_run_tasks_replans_on_fresh_state_after_a_conflict(
         ecs: EcsService, monkeypatch: pytest.MonkeyPatch) -> None:
-    from berth.ecs import scheduling
     portless = spec()
     portless.needs = Needs(100, 100, (), ())
     rival_done: list[bool] = []
-    real_place = scheduling.place
+    real_place = ecs.scheduler.placers.place
 
-    def place_then_lose_the_race(views, *args, **kw):
-        result = real_place(views, *args, **kw)
+    def place_then_lose_the_race(*args, **kw):
+        result = real_place(*args, **kw)
         if not rival_done:
             # Between this plan and its commit a rival fills instance `a` almost entirely.
             rival_done.append(True)
@@ -83,7 +81,7 @@ def test_run_tasks_replans_on_fresh_state_after_a_conflict(
             commit(ecs.store, portless, [Claim(a, current[a].version, 950, 100, ())], current)
         return result
 
-    monkeypatch.setattr(scheduling, "place", place_then_lose_the_race)
+    monkeypatch.setattr(ecs.scheduler.placers, "place", place_then_lose_the_race)
     out = ecs.scheduler.run_tasks(portless, 2)
     a, b = sorted(snapshot(ecs))
     # The claim on `a` was refused, the one on `b` kept; the re-plan on fresh state saw `a`

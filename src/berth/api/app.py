@@ -10,10 +10,10 @@ import asyncio
 import inspect
 import logging
 import random
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
-import anyio.to_thread
 from botocore import xform_name
 from botocore.model import OperationModel, ServiceModel
 
@@ -21,6 +21,9 @@ from . import cors, protocol, sigv4
 from .errors import ServiceError
 from .models import RestRouter, service_model
 from .validation import validate
+
+# Threads for the blocking operations (anyio's default limit was the same).
+_WORKERS = 40
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +114,8 @@ class ApiApp:
         Lambda code download and the ECS agent channel."""
         self.services = services
         self.lookup_secret = lookup_secret
+        # Operations that block (store writes, most reads) run here, off the event loop.
+        self._workers = ThreadPoolExecutor(_WORKERS, thread_name_prefix="berth-api")
         self.account_id = account_id
         self.mounts = dict(mounts or {})
         self.mount_prefixes = tuple(self.mounts)
@@ -239,7 +244,8 @@ class ApiApp:
         elif how == "inline":
             result = method(ctx, params)
         else:
-            result = await anyio.to_thread.run_sync(method, ctx, params)
+            result = await asyncio.get_running_loop().run_in_executor(
+                self._workers, method, ctx, params)
         result = result or {}
         if svc.protocol == "json":
             return _Response(200, [(b"content-type", b"application/x-amz-json-1.1")],

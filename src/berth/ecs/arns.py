@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 
@@ -18,8 +19,11 @@ _ARN_RE = re.compile(r"arn:aws:ecs:([a-z0-9-]+):(\d{12}):([a-z-]+)/(.+)")
 
 
 def new_id() -> str:
-    """The 32-hex id of tasks and container instances."""
-    return uuid.uuid4().hex
+    """The 32-hex id of tasks and container instances: 12 hex digits of milliseconds since the
+    epoch, then 80 random bits (the layout of a UUIDv7, without its version digits). Ids made
+    close in time sort together, so a RunTask's new rows land on the same few index pages
+    instead of one random page each."""
+    return f"{time.time_ns() // 1_000_000:012x}{secrets.randbits(80):020x}"
 
 
 def new_deployment_id() -> str:

@@ -33,6 +33,7 @@ from .placement import (
     place,
 )
 from .schema import instances, tasks
+from .placement_warm import WarmPlacers
 from .snapshot import SnapshotCache
 from .taskdef_spec import Needs
 
@@ -175,9 +176,9 @@ def _commit(store: Store, spec: TaskSpec, claims: Sequence[Claim],
         rows = task_rows(spec, [c for arn in order for c in by_instance[arn]], at)
         try:
             with store.write() as conn:
-                if conn.execute(_CAS, params).rowcount != len(params):
+                if store.execute_many(conn, _CAS, params) != len(params):
                     raise _Conflict
-                conn.execute(_INSERT_TASKS, rows)
+                store.execute_many(conn, _INSERT_TASKS, rows)
         except _Conflict:
             pass
         else:
@@ -186,11 +187,11 @@ def _commit(store: Store, spec: TaskSpec, claims: Sequence[Claim],
     done = _Committed([], [], [])
     with store.write() as conn:
         for arn, p in zip(order, params):
-            if conn.execute(_CAS, p).rowcount != 1:
+            if store.execute_many(conn, _CAS, [p]) != 1:
                 done.refused.extend(by_instance[arn])
                 continue
             rows = task_rows(spec, by_instance[arn], at)
-            conn.execute(_INSERT_TASKS, rows)
+            store.execute_many(conn, _INSERT_TASKS, rows)
             done.rows.extend(rows)
             if (v := _after(views[arn], p)) is not None:
                 done.views.append(v)
@@ -227,6 +228,7 @@ class Scheduler:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.cache = SnapshotCache()
+        self.placers = WarmPlacers()
         self._locks: dict[tuple[str, str], threading.Lock] = {}
         self._guard = threading.Lock()
 
@@ -246,10 +248,9 @@ class Scheduler:
         suspects: list[str] = []
         for attempt in range(MAX_ATTEMPTS):
             with self._lock(spec.region, spec.cluster):
-                with self.store.read() as conn:
-                    snap = self.cache.snapshot(conn, spec.region, spec.cluster, suspects)
-                result = place(snap.views, req, count - len(placed), strategies, constraints,
-                               rng)
+                snap = self.cache.snapshot(self.store, spec.region, spec.cluster, suspects)
+                result = self.placers.place((spec.region, spec.cluster), snap, req,
+                                            count - len(placed), strategies, constraints, rng)
                 if not result.claims:
                     break
                 done = _commit(self.store, spec, result.claims, snap.by_arn)
@@ -277,8 +278,8 @@ class Scheduler:
         deadline = time.monotonic() + MAX_SECONDS
         for attempt in range(MAX_ATTEMPTS):
             with self._lock(spec.region, spec.cluster):
+                snap = self.cache.snapshot(self.store, spec.region, spec.cluster, suspects)
                 with self.store.read() as conn:
-                    snap = self.cache.snapshot(conn, spec.region, spec.cluster, suspects)
                     found = {a: snap.by_arn[a] for a in todo if a in snap.by_arn}
                     missing = sorted({a for a in todo if a not in found})
                     inactive = set(conn.execute(sa.select(instances.c.arn).where(

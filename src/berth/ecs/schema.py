@@ -48,8 +48,11 @@ instances = versioned(
     sa.Column("version_info", sa.JSON, nullable=False, default=dict),
     sa.Column("tags", sa.JSON, nullable=False, default=dict),
     sa.Column("registered_at", sa.Float, nullable=False),
-    sa.Index("ix_ecs_instances_cluster", "region", "cluster", "status"),
 )
+# With the version in it, the scheduler's per-call check of a cluster's instances (snapshot.py:
+# count and sum of versions) reads this index alone, not every wide instance row.
+sa.Index("ix_ecs_instances_cluster", instances.c.region, instances.c.cluster, instances.c.status,
+         instances.c.version)
 
 # Heartbeats live apart from the instance row so that an agent saying "still here" never
 # moves the version a scheduler's compare-and-swap depends on.

@@ -11,13 +11,14 @@ commit's compare-and-swap catches (Nomad's optimistic scheduling on a snapshot).
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from ..state.store import Store
 from .placement import InstanceView
 from .schema import instances
 
@@ -45,12 +46,19 @@ def view_of(row: Any) -> InstanceView:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """A cluster's ACTIVE instances, exact as of one moment. Never mutated once handed out."""
+    """A cluster's ACTIVE instances, exact as of one moment. Never mutated once handed out.
+
+    `generation` counts the changes the cache has taken in for the cluster; `changes(since)`
+    names the instances that changed between generation `since` and this snapshot's (None when
+    that is too far back to tell), so a placer kept from an earlier snapshot can catch up."""
     views: Sequence[InstanceView]
     by_arn: Mapping[str, InstanceView]
+    generation: int = 0
+    changes: Callable[[int], Sequence[str] | None] = lambda since: None
 
 
 _EMPTY = Snapshot((), {})
+_LOG_LIMIT = 4096     # changes remembered per cluster; older generations must start afresh
 
 
 class _Cluster:
@@ -65,6 +73,12 @@ class _Cluster:
         self.total = 0
         self._published = _EMPTY
         self._dirty = False
+        self._log: list[str] = []      # the ARN of each change, oldest first
+        self._log_start = 0            # the generation of _log[0]
+
+    @property
+    def generation(self) -> int:
+        return self._log_start + len(self._log)
 
     def record(self, arn: str, version: int, view: InstanceView | None) -> None:
         self.total += version - self.versions.get(arn, 0)
@@ -74,6 +88,17 @@ class _Cluster:
         else:
             self.active[arn] = view
         self._dirty = True
+        if len(self._log) >= _LOG_LIMIT:
+            half = _LOG_LIMIT // 2
+            del self._log[:half]
+            self._log_start += half
+        self._log.append(arn)
+
+    def _changes(self, since: int, until: int) -> Sequence[str] | None:
+        with self.lock:
+            if since < self._log_start or since > until:
+                return None
+            return self._log[since - self._log_start:until - self._log_start]
 
     def forget(self, arn: str) -> None:
         self.record(arn, 0, None)
@@ -84,7 +109,9 @@ class _Cluster:
         if self._dirty:
             # Copies, so a snapshot handed out earlier never changes under its holder.
             active = dict(self.active)
-            self._published = Snapshot(list(active.values()), active)
+            until = self.generation
+            self._published = Snapshot(list(active.values()), active, until,
+                                       lambda since: self._changes(since, until))
             self._dirty = False
         return self._published
 
@@ -96,7 +123,7 @@ class SnapshotCache:
         self._clusters: dict[tuple[str, str], _Cluster] = {}
         self._lock = threading.Lock()      # guards the dict; each cluster has its own lock
 
-    def snapshot(self, conn: Connection, region: str, cluster: str,
+    def snapshot(self, store: Store, region: str, cluster: str,
                  suspects: Iterable[str] = ()) -> Snapshot:
         """The ACTIVE instances of a cluster (connected or not: placement reports a
         disconnected agent itself). `suspects` are rows known to have moved (a refused
@@ -106,18 +133,20 @@ class SnapshotCache:
         with entry.lock:
             suspects = [a for a in suspects if a in entry.versions]
             if suspects:
-                self._reread(conn, entry, suspects)
-            count, total = conn.execute(_PROBE, key).one()
+                with store.read() as conn:
+                    self._reread(conn, entry, suspects)
+            count, total = store.rows(_PROBE, key)[0]
             if count == len(entry.versions) and total == entry.total:
                 return entry.snapshot
-            listing = conn.execute(_LISTING, key).all()
-            stale = []
-            for arn, version, status in listing:
-                if status != "ACTIVE":
-                    entry.record(arn, version, None)
-                elif entry.versions.get(arn) != version or arn not in entry.active:
-                    stale.append(arn)
-            self._reread(conn, entry, stale)
+            with store.read() as conn:
+                listing = conn.execute(_LISTING, key).all()
+                stale = []
+                for arn, version, status in listing:
+                    if status != "ACTIVE":
+                        entry.record(arn, version, None)
+                    elif entry.versions.get(arn) != version or arn not in entry.active:
+                        stale.append(arn)
+                self._reread(conn, entry, stale)
             if len(entry.versions) != len(listing):     # rows are never deleted; be sure
                 listed = {arn for arn, _, _ in listing}
                 for arn in [a for a in entry.versions if a not in listed]:

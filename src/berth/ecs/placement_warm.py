@@ -1,0 +1,228 @@
+"""Placement kept warm between calls: the same choices as `placement.place`, without rebuilding
+its structures over every instance of the cluster for each call.
+
+A `_WarmPlacer` holds, for one cluster and one kind of request (requirements, strategies,
+constraints), the partitions and heaps of `placement._Placer` over the whole snapshot. Between
+calls only the instances that changed since (the snapshot cache keeps their ARNs, snapshot.py)
+and those the previous call placed on are brought up to date: each gets a fresh heap entry
+(its old one is voided by a stamp) if it still fits. Heaps stay correct because the lazy rule
+of `_Placer` still holds: a stored key never exceeds the instance's real key, except where an
+instance changed, and those were re-entered. The one change that would lower the keys of
+instances that did *not* change, fewer tasks under a value of an attribute spread below the
+leading strategies, makes the placer start afresh instead, as does a long gap between calls.
+
+A `random` strategy draws afresh every call, so it always takes the pure path.
+"""
+from __future__ import annotations
+
+import heapq
+import random
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .placement import (
+    _FITS,
+    DEFAULT_STRATEGIES,
+    Claim,
+    InstanceView,
+    PlacementResult,
+    Requirements,
+    _closest,
+    _order,
+    _Placer,
+    _stage,
+    place,
+)
+from .placement_rules import Level, Rules, constraint_spec, strategy_spec
+from .placement_rules import levels as compile_levels
+from .placement_rules import rules as compile_rules
+from .snapshot import Snapshot
+
+_KEPT = 32      # warm placers per scheduler (one per cluster and kind of request)
+
+
+class _WarmPlacer(_Placer):
+    """A `_Placer` over every instance of a snapshot (positions never move; an instance gone
+    from the cluster is marked dead), whose heaps hold only the instances that fit one task.
+    Heap entries are (*key, arn, stamp, position); an entry whose stamp is not its instance's
+    current stamp is void."""
+
+    def __init__(self, snap: Snapshot, req: Requirements, levels: tuple[Level, ...],
+                 rules: Rules) -> None:
+        self.generation = snap.generation
+        views = list(snap.views)
+        self.alive = [True] * len(views)
+        super().__init__(views, views, req, levels, rules, None)
+
+    # -- building ------------------------------------------------------------------------------
+
+    def _build_heaps(self, inner: list[Level]) -> None:
+        self.inner_spread = tuple(level.name for level in inner if level.kind == "attribute")
+        self.stamp = [0] * len(self.pool)
+        self.index = {v.arn: i for i, v in enumerate(self.pool)}
+        self.pvalues: list[tuple[Any, ...]] = []
+        self.parts: list[list[tuple[Any, ...]]] = []
+        self.ptiebreak: list[tuple[Any, ...]] = []
+        self.part_of: dict[tuple[Any, ...], int] = {}
+        self.entries = 0        # heap entries, void ones included
+        for i, v in enumerate(self.pool):
+            if self._fits(v):
+                self.parts_for(v).append((*self.key(i), v.arn, 0, i))
+                self.entries += 1
+        for heap in self.parts:
+            heapq.heapify(heap)
+
+    def _fits(self, v: InstanceView) -> bool:
+        return _stage(v, 0, self.req, self.rules) == _FITS
+
+    def parts_for(self, v: InstanceView) -> list[tuple[Any, ...]]:
+        """The heap of the partition `v`'s leading attribute values put it in."""
+        values = tuple(v.attributes.get(name) for name in self.lead)
+        n = self.part_of.get(values)
+        if n is None:
+            n = self.part_of[values] = len(self.parts)
+            self.pvalues.append(values)
+            self.parts.append([])
+            self.ptiebreak.append(tuple(_order(value) for value in values))
+        return self.parts[n]
+
+    def _contribution(self, v: InstanceView) -> int:
+        group = self.req.group
+        return v.running_tasks_count if group is None else v.task_groups.get(group, 0)
+
+    # -- catching up -----------------------------------------------------------------------------
+
+    def refresh(self, snap: Snapshot) -> bool:
+        """Bring the placer to `snap`; False if it must be built afresh instead."""
+        changed = snap.changes(self.generation)
+        if changed is None or len(changed) > len(self.pool) // 4 + 16:
+            return False
+        before = {name: dict(self.counts[name]) for name in self.inner_spread}
+        # Undo the previous call's own placements: committed, they come back as changes.
+        for i, extra in self.placed.items():
+            v = self.pool[i]
+            for name, counts in self.counts.items():
+                counts[v.attributes.get(name)] -= extra
+        touched = set(self.placed)
+        self.placed.clear()     # in place: the key functions hold this dict, as they hold pool
+        for arn in dict.fromkeys(changed):
+            new = snap.by_arn.get(arn)
+            i = self.index.get(arn)
+            if i is None:
+                if new is None:
+                    continue
+                i = self.index[arn] = len(self.pool)
+                self.pool.append(new)
+                self.alive.append(True)
+                self.base.append(0)
+                self.stamp.append(0)
+            elif self.alive[i]:
+                self._count(self.pool[i], -self._contribution(self.pool[i]))
+            if new is None:
+                self.alive[i] = False
+            else:
+                self.pool[i], self.alive[i] = new, True
+                self.base[i] = self._contribution(new)
+                self._count(new, self.base[i])
+            touched.add(i)
+        for name, counts in before.items():
+            if any(self.counts[name][value] < n for value, n in counts.items()):
+                return False
+        for i in touched:
+            self.stamp[i] += 1
+            v = self.pool[i]
+            if self.alive[i] and self._fits(v):
+                heapq.heappush(self.parts_for(v), (*self.key(i), v.arn, self.stamp[i], i))
+                self.entries += 1
+        self.generation = snap.generation
+        # Void entries surface and go in time; start afresh before they outnumber live ones.
+        return self.entries <= 2 * len(self.pool) + 64
+
+    def _count(self, v: InstanceView, n: int) -> None:
+        for name, counts in self.counts.items():
+            counts[v.attributes.get(name)] += n
+
+    # -- choosing ----------------------------------------------------------------------------------
+
+    def _pick(self) -> tuple[list[tuple[Any, ...]], int] | None:
+        pheap, parts, key, stamp = self.pheap, self.parts, self.key, self.stamp
+        while pheap:
+            pkey, n = pheap[0]
+            if self.lead:
+                current = self._part_key(n)
+                if current != pkey:
+                    heapq.heapreplace(pheap, (current, n))
+                    continue
+            heap = parts[n]
+            while heap:
+                entry = heap[0]
+                i = entry[-1]
+                if entry[-2] != stamp[i]:
+                    heapq.heappop(heap)
+                    self.entries -= 1
+                    continue
+                current_key = key(i)
+                if current_key != entry[:-3]:
+                    heapq.heapreplace(heap, (*current_key, entry[-3], entry[-2], i))
+                    continue
+                return heap, i
+            heapq.heappop(pheap)
+        return None
+
+    def run(self, count: int) -> list[Claim]:
+        # The partition heap is a handful of entries: rebuilt each call, it needs no upkeep.
+        self.pheap = [(self._part_key(n) if self.lead else (), n)
+                      for n, heap in enumerate(self.parts) if heap]
+        heapq.heapify(self.pheap)
+        req, pool = self.req, self.pool
+        claims: list[Claim] = []
+        for _ in range(count):
+            picked = self._pick()
+            if picked is None:
+                break
+            heap, i = picked
+            v = pool[i]
+            claims.append(Claim(v.arn, v.version, req.cpu, req.memory, req.ports))
+            self.placed[i] = self.placed.get(i, 0) + 1
+            for name, counts in self.counts.items():
+                counts[v.attributes.get(name)] += 1
+            if _stage(v, self.placed[i], req, self.rules) == _FITS:
+                heapq.heapreplace(heap, (*self.key(i), v.arn, self.stamp[i], i))
+            else:
+                heapq.heappop(heap)
+                self.entries -= 1
+        return claims
+
+
+class WarmPlacers:
+    """The warm placers of one scheduler, least recently used first out. Callers serialise
+    the calls for one cluster (the scheduler's per-cluster lock)."""
+
+    def __init__(self, kept: int = _KEPT) -> None:
+        self._kept = kept
+        self._placers: OrderedDict[tuple[Any, ...], _WarmPlacer] = OrderedDict()
+
+    def place(self, cluster: tuple[str, str], snap: Snapshot, req: Requirements, count: int,
+              strategies: Sequence[Mapping[str, str]] = (),
+              constraints: Sequence[Mapping[str, str]] = (),
+              rng: random.Random | None = None) -> PlacementResult:
+        """`placement.place` over `snap.views`, with the same answer."""
+        levels = compile_levels(strategy_spec(strategies or DEFAULT_STRATEGIES))
+        rules = compile_rules(constraint_spec(constraints))
+        if (count <= 0 or not snap.views or rng is not None
+                or any(level.kind == "random" for level in levels)):
+            return place(snap.views, req, count, strategies, constraints, rng)
+        key = (cluster, req, levels, rules)
+        placer = self._placers.pop(key, None)
+        if placer is None or not placer.refresh(snap):
+            placer = _WarmPlacer(snap, req, levels, rules)
+        self._placers[key] = placer
+        while len(self._placers) > self._kept:
+            self._placers.popitem(last=False)
+        claims = placer.run(count)
+        failures: list[tuple[str, str]] = []
+        if len(claims) < count:
+            failures = [_closest(snap.views, req, rules, placer.placed_by_arn())] * (
+                count - len(claims))
+        return PlacementResult(claims, failures)
