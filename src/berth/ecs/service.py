@@ -20,6 +20,7 @@ from .failure_detector import FailureDetector
 from .heartbeat import Heartbeats
 from .instances import ContainerInstances
 from .lease import Lease
+from .quick_lookup import TaskDefinitionCache
 from .reconciler import Reconciler
 from .scheduling import Scheduler
 from .services import Services
@@ -40,6 +41,7 @@ class EcsService(Clusters, ContainerInstances, Attributes, TaskDefinitions, Task
         self.settings = settings
         self.wakeups = Wakeups()
         self.scheduler = Scheduler(store)
+        self.task_definitions = TaskDefinitionCache(store)
         self.heartbeats = Heartbeats(store, settings.ecs_agent_timeout)
         self.td_views: dict[str, dict[str, Any]] = {}
         self.reconciler = Reconciler(self)

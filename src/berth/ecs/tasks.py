@@ -19,6 +19,7 @@ from .lookup import (
 )
 from .placement import NO_INSTANCES
 from .placement_rules import PlacementError, validate
+from .quick_lookup import TaskDefinitionCache, active_cluster
 from .schema import tasks
 from .tags import tag_map
 from .task_state import request_stop
@@ -64,15 +65,15 @@ def build_spec(ctx: RequestContext, cluster: Row, td: Row, req: dict[str, Any],
 class Tasks:
     store: Store
     scheduler: scheduling.Scheduler
+    task_definitions: TaskDefinitionCache
     wakeups: Wakeups
 
     def run_task(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
         count = req.get("count", 1)
         if not 1 <= count <= MAX_COUNT:
             raise errors.invalid(f"count must be between 1 and {MAX_COUNT}.")
-        with self.store.read() as conn:
-            cluster = cluster_ref(conn, ctx.region, req.get("cluster"))
-            td = usable_task_definition(conn, ctx.region, req["taskDefinition"])
+        cluster = active_cluster(self.store, ctx.region, req.get("cluster"))
+        td = self.task_definitions.usable(ctx.region, req["taskDefinition"])
         spec = build_spec(ctx, cluster, td, req)
         strategies = req.get("placementStrategy") or []
         constraints = [*(req.get("placementConstraints") or []),
@@ -92,9 +93,8 @@ class Tasks:
         if not 1 <= len(idents) <= MAX_COUNT:
             raise errors.invalid(f"containerInstances must have between 1 and {MAX_COUNT} "
                                  "items.")
-        with self.store.read() as conn:
-            cluster = cluster_ref(conn, ctx.region, req.get("cluster"))
-            td = usable_task_definition(conn, ctx.region, req["taskDefinition"])
+        cluster = active_cluster(self.store, ctx.region, req.get("cluster"))
+        td = self.task_definitions.usable(ctx.region, req["taskDefinition"])
         spec = build_spec(ctx, cluster, td, req)
         targets = [instance_arn_for(ctx.region, cluster, i) for i in idents]
         outcome = self.scheduler.start_tasks(spec, targets)

@@ -71,12 +71,13 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 # The checkpointer copies the WAL back into the database after this many commits, or this
 # long after the first commit it has not copied yet. Once the WAL holds this many frames
-# (16 MiB of 4 KiB pages) it also finishes the copy under the write lock, so that the WAL
+# (64 MiB of 4 KiB pages) it also finishes the copy under the write lock, so that the WAL
 # starts over; the file is cut back to the size limit when it does.
 _CHECKPOINT_COMMITS = 64
 _CHECKPOINT_SECONDS = 0.25
-_WAL_SIZE_LIMIT = 64 * 1024 * 1024
-_RESTART_FRAMES = 4096
+_WAL_SIZE_LIMIT = 80 * 1024 * 1024
+_RESTART_FRAMES = 16384
+_LOCKED_FRAMES = 256
 
 
 class _Checkpointer:
@@ -127,8 +128,15 @@ class _Checkpointer:
                     fairy = self._engine.raw_connection()
                     fairy.detach()
                     raw = fairy.dbapi_connection
-                _, frames, _ = raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                _, frames, copied = raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                 if frames >= _RESTART_FRAMES:
+                    # Catch up alongside the writers first: the locked pass should find little
+                    # left to copy, since every writer waits for it.
+                    for _ in range(3):
+                        if frames - copied <= _LOCKED_FRAMES:
+                            break
+                        _, frames, copied = raw.execute(
+                            "PRAGMA wal_checkpoint(PASSIVE)").fetchone()
                     with self._writer():
                         raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
             except Exception:       # e.g. the database went away: the next one tries again
