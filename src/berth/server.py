@@ -9,6 +9,7 @@ from types import FrameType
 import uvicorn
 
 from .api.app import ApiApp, Service
+from .api.http import HttpProtocol
 from .config import Settings
 from .console.app import PREFIX as CONSOLE_PREFIX
 from .console.app import console_app
@@ -27,10 +28,10 @@ def build_services(settings: Settings, store: Store) -> list[Service]:
     inline = store.is_sqlite
     return [
         Service("logs", LogsService(store, settings), max_body=5 * 1024 * 1024,
-                inline_quick_reads=inline),
-        Service("ecs", EcsService(store, settings), inline_quick_reads=inline),
+                inline_quick_calls=inline),
+        Service("ecs", EcsService(store, settings), inline_quick_calls=inline),
         Service("lambda", LambdaService(store, settings), validation_code="ValidationException",
-                max_body=80 * 1024 * 1024, inline_quick_reads=inline),
+                max_body=80 * 1024 * 1024, inline_quick_calls=inline),
     ]
 
 
@@ -53,7 +54,7 @@ def serve(settings: Settings) -> None:
     app, store = build_app(settings)
     (settings.data_dir / "endpoint").write_text(settings.endpoint + "\n")
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning",
-                            access_log=False, lifespan="on", loop="uvloop", http="httptools",
+                            access_log=False, lifespan="on", loop="uvloop", http=HttpProtocol,
                             proxy_headers=False)
     agent = _local_agent(settings) if settings.local_worker else None
     channel = app.mounts[ECS_AGENT_PREFIX]

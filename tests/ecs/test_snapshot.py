@@ -145,8 +145,10 @@ def test_an_instance_deregistered_by_the_other_server_is_not_placed_on(
     assert named["tasks"] == [] and named["failures"] == [{"arn": x, "reason": "INACTIVE"}]
 
 
-def test_after_its_own_run_task_a_server_reads_only_the_check(
+def test_after_its_own_run_task_a_server_reads_at_most_the_check(
         two_servers: tuple[EcsService, EcsService, str]) -> None:
+    """On PostgreSQL the scheduler checks the cluster's versions with one query; on SQLite the
+    store's change token (nothing written since, by anyone) spares even that."""
     this, _, cluster = two_servers
     for _ in range(3):
         _register(this, cluster)
@@ -172,5 +174,8 @@ def test_after_its_own_run_task_a_server_reads_only_the_check(
     finally:
         sa.event.remove(this.store.engine, "before_cursor_execute", seen)
         del this.store.rows
-    assert len(statements) == 1 and "sum" in statements[0].lower()
+    if this.store.is_sqlite:
+        assert statements == []
+    else:
+        assert len(statements) == 1 and "sum" in statements[0].lower()
     assert before == _fresh(this, cluster)

@@ -38,12 +38,34 @@ def quick_read(fn: Callable[..., Any]) -> Callable[..., Any]:
     the store is embedded (SQLite in WAL mode: readers never wait for writers). Such calls run
     on the event loop instead of hopping to a thread, which costs more than the read itself;
     with a networked database they still run in a thread."""
-    fn.__berth_quick_read__ = True  # type: ignore[attr-defined]
+    fn.__berth_quick_inline__ = True  # type: ignore[attr-defined]
     return fn
 
 
-def new_request_id() -> str:
-    """A random (version 4) UUID: what AWS hands out as request ids. From `random`, not
+def quick_write(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark a sync operation as a short write that, with an embedded store, also runs on the
+    event loop. Its transaction is short, and what it can wait for is brief: this process's
+    own write lock (held only by other short transactions) and, should another process write
+    the same SQLite file, that process's transaction. The operation must never sleep (see
+    `on_event_loop`). For RunTask the hop to a thread and back costs a quarter of the call,
+    and more under concurrent requests, where the loop and the workers trade the GIL."""
+    fn.__berth_quick_inline__ = True  # type: ignore[attr-defined]
+    return fn
+
+
+def on_event_loop() -> bool:
+    """Whether the caller runs on an event loop's thread (an operation run inline there must
+    not sleep: every other request would wait)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def random_uuid() -> str:
+    """A random (version 4) UUID: what AWS hands out as request ids and ECS puts in container
+    ARNs. From `random`, not
     `uuid.uuid4()`: an id only has to be unique, and this costs a quarter of the time (no
     system call); `random` is reseeded in a forked child, so ids do not repeat there."""
     h = f"{random.getrandbits(128):032x}"
@@ -62,7 +84,7 @@ class Service:
     provider: Any
     validation_code: str = "InvalidParameterException"
     max_body: int = 6 * 1024 * 1024
-    inline_quick_reads: bool = False
+    inline_quick_calls: bool = False    # the store is embedded: quick calls run inline
     model: ServiceModel = field(init=False)
 
     def __post_init__(self) -> None:
@@ -74,14 +96,15 @@ class Service:
 
     def handler(self, operation: str) -> tuple[Callable[..., Any], str] | None:
         """The provider's method for an operation and how to call it: "async" on the loop,
-        "inline" (a quick read with an embedded store) or "thread"; None if unimplemented."""
+        "inline" (a quick read or write, with an embedded store) or "thread"; None if
+        unimplemented."""
         if operation not in self._handlers:
             method = getattr(self.provider, xform_name(operation), None)
             if method is None:
                 found = None
             elif inspect.iscoroutinefunction(method):
                 found = (method, "async")
-            elif self.inline_quick_reads and getattr(method, "__berth_quick_read__", False):
+            elif self.inline_quick_calls and getattr(method, "__berth_quick_inline__", False):
                 found = (method, "inline")
             else:
                 found = (method, "thread")
@@ -140,7 +163,7 @@ class ApiApp:
             await self.mounts[prefix](scope, receive, send)
             return
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-        request_id = new_request_id()
+        request_id = random_uuid()
         method = scope["method"]
         if cors.is_preflight(method, headers):
             await _send(send, _Response(200, cors.preflight_headers(headers) + [

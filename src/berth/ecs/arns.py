@@ -8,9 +8,9 @@ from __future__ import annotations
 import re
 import secrets
 import time
-import uuid
 from dataclasses import dataclass
 
+from ..api.app import random_uuid
 from ..api.errors import ServiceError
 
 PREFIX = "arn:aws:ecs:"
@@ -47,7 +47,7 @@ def task_arn(region: str, account: str, cluster: str, ident: str) -> str:
 
 
 def container_arn(region: str, account: str, cluster: str, task_id: str) -> str:
-    return f"{base(region, account)}container/{cluster}/{task_id}/{uuid.uuid4()}"
+    return f"{base(region, account)}container/{cluster}/{task_id}/{random_uuid()}"
 
 
 def task_definition_arn(region: str, account: str, family: str, revision: int) -> str:

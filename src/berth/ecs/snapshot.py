@@ -18,7 +18,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ..state.store import Store
+from ..state.store import ChangeToken, Store
 from .placement import InstanceView
 from .schema import instances
 
@@ -73,6 +73,7 @@ class _Cluster:
         self.total = 0
         self._published = _EMPTY
         self._dirty = False
+        self.token: ChangeToken | None = None     # the store's, when last found exact
         self._log: list[str] = []      # the ARN of each change, oldest first
         self._log_start = 0            # the generation of _log[0]
 
@@ -132,11 +133,17 @@ class SnapshotCache:
         entry = self._entry(region, cluster)
         with entry.lock:
             suspects = [a for a in suspects if a in entry.versions]
+            # Nothing written anywhere since the cache was last found exact: it still is.
+            token = store.change_token()
+            if token is not None and token == entry.token and not suspects:
+                return entry.snapshot
+            entry.token = None
             if suspects:
                 with store.read() as conn:
                     self._reread(conn, entry, suspects)
             count, total = store.rows(_PROBE, key)[0]
             if count == len(entry.versions) and total == entry.total:
+                entry.token = token
                 return entry.snapshot
             with store.read() as conn:
                 listing = conn.execute(_LISTING, key).all()
@@ -151,6 +158,9 @@ class SnapshotCache:
                 listed = {arn for arn, _, _ in listing}
                 for arn in [a for a in entry.versions if a not in listed]:
                     entry.forget(arn)
+            # Rows re-read after the listing may be newer than it: exact only if none moved.
+            if token is not None and store.change_token() == token:
+                entry.token = token
             return entry.snapshot
 
     def _entry(self, region: str, cluster: str) -> _Cluster:
@@ -166,11 +176,16 @@ class SnapshotCache:
                 entry.record(row.arn, row.version,
                              view_of(row) if row.status == "ACTIVE" else None)
 
-    def learn(self, region: str, cluster: str, committed: Iterable[InstanceView]) -> None:
+    def learn(self, region: str, cluster: str, committed: Iterable[InstanceView],
+              tokens: tuple[ChangeToken | None, ChangeToken | None] = (None, None)) -> None:
         """Take in the rows as a commit that just succeeded wrote them (each view is the row at
-        its new version), so the next snapshot need not read them back."""
+        its new version), so the next snapshot need not read them back. `tokens` are the
+        store's change tokens before and after that commit (Store.commit_tokens): if the
+        cache was exact just before it, it is exact after it too."""
         entry = self._entry(region, cluster)
         with entry.lock:
             for view in committed:
                 if view.version > entry.versions.get(view.arn, 0):
                     entry.record(view.arn, view.version, view)
+            before, after = tokens
+            entry.token = after if before is not None and entry.token == before else None

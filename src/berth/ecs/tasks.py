@@ -6,7 +6,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..api.app import RequestContext, quick_read
+from ..api.app import RequestContext, quick_read, quick_write
 from ..state.store import Store
 from . import errors, paging, scheduling, taskdef_spec
 from .lookup import (
@@ -68,6 +68,7 @@ class Tasks:
     task_definitions: TaskDefinitionCache
     wakeups: Wakeups
 
+    @quick_write
     def run_task(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
         count = req.get("count", 1)
         if not 1 <= count <= MAX_COUNT:
@@ -88,6 +89,7 @@ class Tasks:
         self._placed(outcome.tasks)
         return {"tasks": [task_view(t) for t in outcome.tasks], "failures": outcome.failures}
 
+    @quick_write
     def start_task(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
         idents = req["containerInstances"]
         if not 1 <= len(idents) <= MAX_COUNT:

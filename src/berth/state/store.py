@@ -8,11 +8,8 @@ state"). The store knows tables and rows, never AWS shapes.
 from __future__ import annotations
 
 import json
-import logging
-import operator
 import threading
-from collections.abc import Callable
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from typing import Any, Iterator, Mapping
 
 import orjson
@@ -20,13 +17,17 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
-log = logging.getLogger(__name__)
+from . import sqlite
+from .prepared import PreparedRead, PreparedWrite
 
 metadata = sa.MetaData()
 
 # PostgreSQL advisory-lock key held while creating the schema ("berth" in ASCII); other
 # advisory locks in berth must pick different keys.
 _SCHEMA_LOCK_KEY = 0x6265727468
+
+# See Store.change_token.
+ChangeToken = tuple[int, int, int]
 
 # Distinct statements `Store.rows` compiles and keeps; hot paths have a handful.
 _MAX_PREPARED = 256
@@ -55,184 +56,30 @@ def _json_dumps(value: Any) -> str:
         return json.dumps(value)
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
-    cur = dbapi_conn.cursor()
-    # WAL + NORMAL: a committed transaction is in the WAL before COMMIT returns, so it
-    # survives the process being killed (-9); only an OS crash could lose the last commits.
-    cur.execute("PRAGMA journal_mode=WAL")
-    cur.execute("PRAGMA synchronous=NORMAL")
-    cur.execute("PRAGMA busy_timeout=10000")
-    cur.execute("PRAGMA foreign_keys=ON")
-    # Checkpoints run in the store's checkpointer thread, not in the committing request.
-    cur.execute("PRAGMA wal_autocheckpoint=0")
-    cur.execute(f"PRAGMA journal_size_limit={_WAL_SIZE_LIMIT}")
-    cur.close()
-
-
-# The checkpointer copies the WAL back into the database after this many commits, or this
-# long after the first commit it has not copied yet. Once the WAL holds this many frames
-# (64 MiB of 4 KiB pages) it also finishes the copy under the write lock, so that the WAL
-# starts over; the file is cut back to the size limit when it does.
-_CHECKPOINT_COMMITS = 64
-_CHECKPOINT_SECONDS = 0.25
-_WAL_SIZE_LIMIT = 80 * 1024 * 1024
-_RESTART_FRAMES = 16384
-_LOCKED_FRAMES = 256
-
-
-class _Checkpointer:
-    """Moves SQLite's WAL checkpoints off the commit path: SQLite would otherwise run one
-    inside whichever COMMIT crosses 1,000 WAL pages, syncing the database file while that
-    request waits. Here a daemon thread copies the WAL back on its own connection (the sqlite3
-    driver releases the GIL while it works): PASSIVE checkpoints alongside the writers. Only a
-    fully copied WAL lets the next writer start it over from the beginning, and under a steady
-    stream of commits those never get there: the WAL, and with it the cost of every commit and
-    read, would grow without end. So once it holds _RESTART_FRAMES frames, one more checkpoint
-    runs holding the store's write lock, copying the few pages written meanwhile. A crash loses
-    nothing: committed transactions are in the WAL, and whoever opens the database next copies
-    them back."""
-
-    def __init__(self, engine: Engine, writer: Callable[[], AbstractContextManager[None]]
-                 ) -> None:
-        self._engine = engine
-        self._writer = writer
-        self._wake = threading.Event()
-        self._stopping = False
-        self._commits = 0           # commits since the last checkpoint started
-        self._thread = threading.Thread(target=self._run, name="sqlite-checkpointer",
-                                        daemon=True)
-        self._thread.start()
-
-    def committed(self) -> None:
-        self._commits += 1
-        if self._commits >= _CHECKPOINT_COMMITS:
-            self._wake.set()
-
-    def stop(self) -> None:
-        self._stopping = True
-        self._wake.set()
-        self._thread.join(10)
-
-    def _run(self) -> None:
-        raw: Any = None
-        while not self._stopping:
-            if not self._commits:
-                self._wake.wait()
-                self._wake.clear()
-                continue
-            self._wake.wait(_CHECKPOINT_SECONDS)
-            self._wake.clear()
-            self._commits = 0
-            try:
-                if raw is None:
-                    fairy = self._engine.raw_connection()
-                    fairy.detach()
-                    raw = fairy.dbapi_connection
-                _, frames, copied = raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                if frames >= _RESTART_FRAMES:
-                    # Catch up alongside the writers first: the locked pass should find little
-                    # left to copy, since every writer waits for it.
-                    for _ in range(3):
-                        if frames - copied <= _LOCKED_FRAMES:
-                            break
-                        _, frames, copied = raw.execute(
-                            "PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                    with self._writer():
-                        raw.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-            except Exception:       # e.g. the database went away: the next one tries again
-                log.warning("SQLite checkpoint failed", exc_info=True)
-                if raw is not None:
-                    raw.close()
-                    raw = None
-        if raw is not None:
-            raw.close()
-
-
-class _Prepared:
-    """A read statement compiled once for SQLite, run straight on the driver's cursor."""
-
-    __slots__ = ("defaults", "order", "sql")
-
-    def __init__(self, sql: str, order: tuple[str, ...], defaults: dict[str, Any]) -> None:
-        self.sql, self.order, self.defaults = sql, order, defaults
-
-    @classmethod
-    def of(cls, stmt: sa.Executable, dialect: sa.Dialect) -> _Prepared | None:
-        """The statement prepared, or None if SQLAlchemy must run it: only what the driver
-        takes and hands back unchanged may skip it (no type conversion on the way in or
-        out, no parameters expanded at execution such as IN lists)."""
-        compiled = stmt.compile(dialect=dialect)
-        sql = str(compiled)
-        converts = bool(compiled._bind_processors) or any(
-            col[3]._cached_result_processor(dialect, None) is not None
-            for col in compiled._result_columns or ())
-        if converts or not compiled.positional or "POSTCOMPILE" in sql:
-            return None
-        # Values the statement carries itself (literals, the OFFSET of a LIMIT) as defaults.
-        return cls(sql, tuple(compiled.positiontup or ()),
-                   compiled.construct_params(_check=False))
-
-    def args(self, params: Mapping[str, Any]) -> list[Any]:
-        merged = {**self.defaults, **params}
-        return [merged[name] for name in self.order]
-
-
-class _PreparedWrite:
-    """A data-changing statement compiled once for SQLite, for one set of parameter names, run
-    straight on the driver's cursor. SQLAlchemy's own bind processors (JSON to text, ...) are
-    applied here, so the values stored are the ones SQLAlchemy would have stored."""
-
-    __slots__ = ("convert", "pick", "sql")
-
-    def __init__(self, sql: str, order: tuple[str, ...],
-                 processors: tuple[Any, ...]) -> None:
-        self.sql = sql
-        self.pick = operator.itemgetter(*order)
-        self.convert = [(i, proc) for i, proc in enumerate(processors) if proc is not None]
-
-    @classmethod
-    def of(cls, stmt: sa.Executable, keys: tuple[str, ...],
-           dialect: sa.Dialect) -> _PreparedWrite | None:
-        """The statement prepared, or None if SQLAlchemy must run it: one that needs a value
-        the caller does not give (a column default) or expands parameters at execution."""
-        compiled = stmt.compile(dialect=dialect, column_keys=list(keys))
-        sql = str(compiled)
-        order = tuple(compiled.positiontup or ())
-        if (not compiled.positional or "POSTCOMPILE" in sql or len(order) < 2
-                or not set(order) <= set(keys)):
-            return None
-        processors = compiled._bind_processors
-        return cls(sql, order, tuple(processors.get(name) for name in order))
-
-    def args(self, row: Mapping[str, Any]) -> list[Any]:
-        values = list(self.pick(row))
-        for i, proc in self.convert:
-            values[i] = proc(values[i])
-        return values
-
-
 class Store:
     def __init__(self, url: str) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         # SQLite connections kept for `rows`, outside the pool (see there), and what `rows`
-        # knows of each statement it was given: _Prepared, or None for "use SQLAlchemy".
+        # knows of each statement it was given: PreparedRead, or None for "use SQLAlchemy".
         self._readers: list[Any] = []
-        self._prepared: dict[sa.Executable, _Prepared | None] = {}
+        self._prepared: dict[sa.Executable, PreparedRead | None] = {}
         self._write_conn: Connection | None = None     # SQLite: see `write`
+        self._writers = 0       # SQLite: writer connections opened so far
+        self._commits = 0       # SQLite: transactions committed through `write`
         self._prepared_writes: dict[tuple[sa.Executable, tuple[str, ...]],
-                                    _PreparedWrite | None] = {}
+                                    PreparedWrite | None] = {}
         if self.is_sqlite:
             self.engine: Engine = sa.create_engine(
                 url, connect_args={"check_same_thread": False, "timeout": 10},
                 pool_size=8, max_overflow=8, json_serializer=_json_dumps,
                 json_deserializer=orjson.loads)
-            event.listen(self.engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine, "connect", sqlite.pragmas)
             # SQLite allows one writer: serialise writers here instead of spinning on
             # SQLITE_BUSY, and start write transactions IMMEDIATE so reads inside them
             # see the latest committed state.
             self._write_lock: threading.Lock | None = threading.Lock()
-            self._checkpointer: _Checkpointer | None = _Checkpointer(self.engine, self._writer)
+            self._checkpointer: sqlite.Checkpointer | None = sqlite.Checkpointer(self.engine, self._writer)
         else:
             self.engine = sa.create_engine(url, pool_size=16, max_overflow=16,
                                            pool_pre_ping=True, json_serializer=_json_dumps,
@@ -307,14 +154,14 @@ class Store:
         self._readers.append(raw)
         return found
 
-    def _prepare(self, stmt: sa.Executable) -> _Prepared | None:
+    def _prepare(self, stmt: sa.Executable) -> PreparedRead | None:
         try:
             return self._prepared[stmt]
         except KeyError:
             pass
         if len(self._prepared) >= _MAX_PREPARED:
             return None  # statements built per call: SQLAlchemy's own cache serves them
-        prepared = self._prepared[stmt] = _Prepared.of(stmt, self.engine.dialect)
+        prepared = self._prepared[stmt] = PreparedRead.of(stmt, self.engine.dialect)
         return prepared
 
     def execute_many(self, conn: Connection, stmt: sa.Executable,
@@ -334,7 +181,7 @@ class Store:
                 prepared = self._prepared_writes[key]
             except KeyError:
                 if len(self._prepared_writes) < _MAX_PREPARED:
-                    prepared = self._prepared_writes[key] = _PreparedWrite.of(
+                    prepared = self._prepared_writes[key] = PreparedWrite.of(
                         stmt, key[1], self.engine.dialect)
         if prepared is None:
             return int(conn.execute(stmt, params).rowcount)
@@ -364,14 +211,13 @@ class Store:
         # SQLite has one writer at a time: this process's writes take turns on one connection
         # kept for them, and start IMMEDIATE so reads inside them see the latest state.
         with self._writer():
-            conn = self._write_conn
-            if conn is None or conn.invalidated:
-                conn = self._write_conn = self.engine.connect()
+            conn = self._kept_writer()
             raw = conn.connection.driver_connection
             try:
                 self._driver_sql(raw, "BEGIN IMMEDIATE")
                 yield conn
                 self._driver_sql(raw, "COMMIT")
+                self._commits += 1
             except BaseException:
                 self._write_conn = None
                 try:
@@ -387,6 +233,40 @@ class Store:
             conn.rollback()
             assert self._checkpointer is not None
             self._checkpointer.committed()
+
+    def _kept_writer(self) -> Connection:
+        """The connection kept for writes (SQLite; hold the write lock)."""
+        conn = self._write_conn
+        if conn is None or conn.invalidated:
+            conn = self._write_conn = self.engine.connect()
+            self._writers += 1
+        return conn
+
+    def change_token(self) -> ChangeToken | None:
+        """On SQLite, a value that moves whenever a write reaches the database: one of this
+        process's (counted in `write`) or another connection's (SQLite's data_version as the
+        kept writer connection sees it: its own commits do not move it). A cache found exact
+        under one token is still exact while the token stays the same. None on PostgreSQL,
+        which has no such cheap signal."""
+        if not self.is_sqlite:
+            return None
+        with self._writer():
+            return self._token(self._kept_writer())
+
+    def commit_tokens(self, conn: Connection) -> tuple[ChangeToken | None, ChangeToken | None]:
+        """Inside `write`: the change token as this transaction began, and the one the store
+        will have once it commits (it holds SQLite's write lock: nothing else commits in
+        between). (None, None) on PostgreSQL."""
+        if not self.is_sqlite:
+            return None, None
+        before = self._token(conn)
+        return before, (before[0], before[1], before[2] + 1)
+
+    def _token(self, conn: Connection) -> ChangeToken:
+        raw = conn.connection.driver_connection
+        data_version = raw.execute("PRAGMA data_version").fetchone()[0]
+        # The writer connection's ordinal too: data_version counts per connection.
+        return (self._writers, int(data_version), self._commits)
 
     def _driver_sql(self, raw: Any, sql: str) -> None:
         """A statement straight on the driver, its failure raised as SQLAlchemy would."""
