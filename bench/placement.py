@@ -1,5 +1,9 @@
 """The pure placement path: RunTask-like calls of count=10 against a simulated cluster, one process,
-with a naive full-scan scheduler measured in the same run as the floor.
+with a naive full-scan scheduler measured in the same run as the floor. Each scenario is measured
+twice: the pure function alone, and through the warm placers RunTask uses (placement_warm.py),
+which give the same answers and keep their structures between calls. The calls rotate through
+50 task families (warm placers then mostly leave the call to the pure function: a placer per
+family would be rebuilt more often than reused), and once more with a single family.
 
     .venv/bin/python bench/placement.py
 
@@ -13,6 +17,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from berth.ecs.placement import Claim, InstanceView, Requirements, apply_claim, place
+from berth.ecs.placement_warm import WarmPlacers
+from berth.ecs.snapshot import Snapshot
 
 CALLS = 1_000
 COUNT = 10
@@ -77,18 +83,45 @@ def naive_place(instances: Sequence[InstanceView], req: Requirements, count: int
 
 
 def _measure(size: int, strategies: list[dict[str, str]],
-             constraints: list[dict[str, str]], calls: int) -> tuple[float, int, int]:
+             constraints: list[dict[str, str]], calls: int,
+             families: int = GROUPS) -> tuple[float, int, int]:
     views = cluster(size)
     index = {v.arn: n for n, v in enumerate(views)}
     rng = random.Random(1)
     placed = failed = 0
     started = time.perf_counter()
     for call in range(calls):
-        req = Requirements(cpu=256, memory=512, group=f"family:app{call % GROUPS}")
+        req = Requirements(cpu=256, memory=512, group=f"family:app{call % families}")
         result = place(views, req, COUNT, strategies, constraints, rng)
         for claim in result.claims:   # commit, as the store would, so the next call sees it
             n = index[claim.instance_arn]
             views[n] = apply_claim(views[n], claim, req.group)
+        placed += len(result.claims)
+        failed += len(result.failures)
+    return time.perf_counter() - started, placed, failed
+
+
+def _measure_warm(size: int, strategies: list[dict[str, str]],
+                  constraints: list[dict[str, str]], calls: int,
+                  families: int = GROUPS) -> tuple[float, int, int]:
+    """As `_measure`, through warm placers fed with snapshots as the scheduler's cache hands
+    them out (the live instance map, and the log of what changed)."""
+    views = {v.arn: v for v in cluster(size)}
+    log: list[str] = []
+    placers = WarmPlacers()
+    rng = random.Random(1) if any(s.get("type") == "random" for s in strategies) else None
+    placed = failed = 0
+    started = time.perf_counter()
+    for call in range(calls):
+        req = Requirements(cpu=256, memory=512, group=f"family:app{call % families}")
+        until = len(log)
+        snap = Snapshot(views, until,
+                        lambda since, until=until: log[since:until] if since <= until else None)
+        result = placers.place(("us-east-1", "bench"), snap, req, COUNT, strategies,
+                               constraints, rng)
+        for claim in result.claims:
+            views[claim.instance_arn] = apply_claim(views[claim.instance_arn], claim, req.group)
+        log.extend(dict.fromkeys(c.instance_arn for c in result.claims))
         placed += len(result.claims)
         failed += len(result.failures)
     return time.perf_counter() - started, placed, failed
@@ -117,6 +150,13 @@ def run(print_table: bool = True, **_ignored: Any) -> list[dict[str, Any]]:
         for name, strategies, constraints in SCENARIOS:
             seconds, placed, failed = _measure(size, strategies, constraints, CALLS)
             rows.append(_row(name, size, placed, failed, seconds, target))
+            seconds, placed, failed = _measure_warm(size, strategies, constraints, CALLS)
+            rows.append(_row(f"  warm: {name}", size, placed, failed, seconds, target))
+        # One task family throughout (the API benchmark's RunTask): where warm placers shine.
+        name = "spread(az)+spread(instanceId), one family"
+        for label, measure in ((name, _measure), (f"  warm: {name}", _measure_warm)):
+            seconds, placed, failed = measure(size, [], [], CALLS, families=1)
+            rows.append(_row(label, size, placed, failed, seconds, target))
         # The floor runs fewer calls: a full scan per task is slow by design.
         calls = CALLS if size <= 1_000 else CALLS // 10
         seconds, placed, failed = _measure_naive(size, calls)
@@ -136,13 +176,13 @@ def _row(name: str, size: int, placed: int, failed: int, seconds: float,
 
 
 def _print(rows: Sequence[Mapping[str, Any]]) -> None:
-    header = f"{'strategy':<50} {'instances':>9} {'tasks':>7} {'fail':>5} {'placements/s':>13} {'target':>8}"
+    header = f"{'strategy':<58} {'instances':>9} {'tasks':>7} {'fail':>5} {'placements/s':>13} {'target':>8}"
     print(header)
     print("-" * len(header))
     for r in rows:
         target = "" if r["target_per_s"] is None else \
             f"{'ok' if r['met'] else 'MISS'} {r['target_per_s']:,.0f}"
-        print(f"{r['strategy']:<50} {r['instances']:>9,} {r['tasks']:>7,} {r['failures']:>5} "
+        print(f"{r['strategy']:<58} {r['instances']:>9,} {r['tasks']:>7,} {r['failures']:>5} "
               f"{r['placements_per_s']:>13,} {target:>8}")
 
 

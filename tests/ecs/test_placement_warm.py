@@ -9,6 +9,7 @@ from dataclasses import replace
 import pytest
 
 from berth.ecs.placement import InstanceView, Requirements, apply_claim, place
+from berth.ecs import placement_warm
 from berth.ecs.placement_warm import WarmPlacers
 from berth.ecs.snapshot import Snapshot
 
@@ -67,7 +68,7 @@ class Cluster:
 
     def snapshot(self) -> Snapshot:
         log, until = list(self.log), len(self.log)
-        return Snapshot(list(self.views.values()), dict(self.views), until,
+        return Snapshot(dict(self.views), until,
                         lambda since: log[since:until] if since <= until else None)
 
     def commit(self, claims: Sequence, group: str | None) -> None:
@@ -106,14 +107,26 @@ class Cluster:
 
 
 @pytest.mark.parametrize("seed", range(24))
-def test_warm_placement_matches_the_pure_function_through_a_changing_cluster(seed: int) -> None:
+def test_warm_placement_matches_the_pure_function_through_a_changing_cluster(
+        seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    warm_calls: list[int] = []
+    run = placement_warm._WarmPlacer.run
+
+    def counted(self: placement_warm._WarmPlacer, count: int) -> list:
+        warm_calls.append(count)
+        return run(self, count)
+
+    monkeypatch.setattr(placement_warm._WarmPlacer, "run", counted)
     rng = random.Random(seed)
     cluster = Cluster(rng, rng.choice([5, 30, 120]))
-    placers = WarmPlacers(kept=4)     # fewer than the kinds of request: eviction happens too
+    placers = WarmPlacers(budget=3000)    # room for some placers: eviction happens too
     placed = 0
+    strategies, constraints = rng.choice(KINDS)
+    req = rng.choice(REQS)
     for _ in range(400):
-        strategies, constraints = rng.choice(KINDS)
-        req = rng.choice(REQS)
+        if rng.random() < 0.4:    # a new kind of request; runs of one kind are what warms
+            strategies, constraints = rng.choice(KINDS)
+            req = rng.choice(REQS)
         count = rng.randint(1, 10)
         snap = cluster.snapshot()
         warm = placers.place(CLUSTER, snap, req, count, strategies, constraints)
@@ -125,6 +138,7 @@ def test_warm_placement_matches_the_pure_function_through_a_changing_cluster(see
         for _ in range(rng.choice([0, 0, 1, 3])):
             cluster.churn()
     assert placed > 400    # the runs really placed tasks (not just failures throughout)
+    assert len(warm_calls) > 100    # and warm placers served many of them
 
 
 def test_a_random_strategy_takes_the_pure_path_with_the_callers_generator() -> None:

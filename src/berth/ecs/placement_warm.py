@@ -39,7 +39,10 @@ from .placement_rules import levels as compile_levels
 from .placement_rules import rules as compile_rules
 from .snapshot import Snapshot
 
-_KEPT = 32      # warm placers per scheduler (one per cluster and kind of request)
+# Instance slots the kept placers may hold in all (about 200 bytes each), and kinds of request
+# remembered as seen.
+_BUDGET = 200_000
+_SEEN = 1024
 
 
 class _WarmPlacer(_Placer):
@@ -51,7 +54,7 @@ class _WarmPlacer(_Placer):
     def __init__(self, snap: Snapshot, req: Requirements, levels: tuple[Level, ...],
                  rules: Rules) -> None:
         self.generation = snap.generation
-        views = list(snap.views)
+        views = snap.views
         self.alive = [True] * len(views)
         super().__init__(views, views, req, levels, rules, None)
 
@@ -96,7 +99,7 @@ class _WarmPlacer(_Placer):
     def refresh(self, snap: Snapshot) -> bool:
         """Bring the placer to `snap`; False if it must be built afresh instead."""
         changed = snap.changes(self.generation)
-        if changed is None or len(changed) > len(self.pool) // 4 + 16:
+        if changed is None or len(changed) > _catch_up_limit(len(self.pool)):
             return False
         before = {name: dict(self.counts[name]) for name in self.inner_spread}
         # Undo the previous call's own placements: committed, they come back as changes.
@@ -196,12 +199,18 @@ class _WarmPlacer(_Placer):
 
 
 class WarmPlacers:
-    """The warm placers of one scheduler, least recently used first out. Callers serialise
-    the calls for one cluster (the scheduler's per-cluster lock)."""
+    """The warm placers of one scheduler. Callers serialise the calls for one cluster (the
+    scheduler's per-cluster lock).
 
-    def __init__(self, kept: int = _KEPT) -> None:
-        self._kept = kept
+    A placer is built only where it will pay: for a kind of request seen shortly before (few
+    enough changes since for a catch-up), and only while the kinds in use fit the budget of
+    instance slots. Otherwise (many task families in turn, a first call) the pure function
+    serves the call: it costs less than building a placer that would not be used again."""
+
+    def __init__(self, budget: int = _BUDGET) -> None:
+        self._budget = budget
         self._placers: OrderedDict[tuple[Any, ...], _WarmPlacer] = OrderedDict()
+        self._seen: OrderedDict[tuple[Any, ...], int] = OrderedDict()   # key -> generation
 
     def place(self, cluster: tuple[str, str], snap: Snapshot, req: Requirements, count: int,
               strategies: Sequence[Mapping[str, str]] = (),
@@ -210,15 +219,20 @@ class WarmPlacers:
         """`placement.place` over `snap.views`, with the same answer."""
         levels = compile_levels(strategy_spec(strategies or DEFAULT_STRATEGIES))
         rules = compile_rules(constraint_spec(constraints))
-        if (count <= 0 or not snap.views or rng is not None
+        if (count <= 0 or not snap.by_arn or rng is not None
                 or any(level.kind == "random" for level in levels)):
             return place(snap.views, req, count, strategies, constraints, rng)
         key = (cluster, req, levels, rules)
         placer = self._placers.pop(key, None)
-        if placer is None or not placer.refresh(snap):
+        if placer is not None and not placer.refresh(snap):
+            placer = None
+        if placer is None:
+            if not self._worth_building(key, snap):
+                return place(snap.views, req, count, strategies, constraints)
             placer = _WarmPlacer(snap, req, levels, rules)
         self._placers[key] = placer
-        while len(self._placers) > self._kept:
+        self._seen.pop(key, None)
+        while sum(len(p.pool) for p in self._placers.values()) > self._budget:
             self._placers.popitem(last=False)
         claims = placer.run(count)
         failures: list[tuple[str, str]] = []
@@ -226,3 +240,22 @@ class WarmPlacers:
             failures = [_closest(snap.views, req, rules, placer.placed_by_arn())] * (
                 count - len(claims))
         return PlacementResult(claims, failures)
+
+    def _worth_building(self, key: tuple[Any, ...], snap: Snapshot) -> bool:
+        """Whether a placer for `key` would likely serve the next call of its kind: the last
+        call of the kind was recent, and the kinds recently in use fit the budget."""
+        size = len(snap.by_arn)
+        recent = snap.generation - _catch_up_limit(size)
+        last = self._seen.pop(key, None)
+        self._seen[key] = snap.generation
+        while len(self._seen) > _SEEN:
+            self._seen.popitem(last=False)
+        if last is None or last < recent:
+            return False
+        in_use = 1 + len(self._placers) + sum(1 for g in self._seen.values() if g >= recent)
+        return in_use * size <= self._budget
+
+
+def _catch_up_limit(size: int) -> int:
+    """How many changes a placer over `size` instances catches up on rather than start afresh."""
+    return size // 4 + 16

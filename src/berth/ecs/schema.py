@@ -108,8 +108,11 @@ tasks = versioned(
     sa.Column("stop_code", sa.String(32)),
     sa.Index("ix_ecs_tasks_cluster", "region", "cluster", "desired_status"),
     sa.Index("ix_ecs_tasks_instance", "instance_arn", "last_status"),
-    sa.Index("ix_ecs_tasks_service", "region", "cluster", "service_name", "last_status"),
 )
+# Only a service's tasks are looked up by service: the tasks of RunTask and StartTask stay out.
+sa.Index("ix_ecs_tasks_service", tasks.c.region, tasks.c.cluster, tasks.c.service_name,
+         tasks.c.last_status, sqlite_where=tasks.c.service_name.isnot(None),
+         postgresql_where=tasks.c.service_name.isnot(None))
 
 services = versioned(
     "ecs_services",

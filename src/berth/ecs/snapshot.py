@@ -46,18 +46,25 @@ def view_of(row: Any) -> InstanceView:
 
 @dataclass(frozen=True)
 class Snapshot:
-    """A cluster's ACTIVE instances, exact as of one moment. Never mutated once handed out.
+    """A cluster's ACTIVE instances as the cache holds them, by ARN.
+
+    Not a copy: at 10,000 instances copying them for every RunTask would cost more than the
+    placement. It stays exact while the cache does not change, and only `snapshot` and `learn`
+    change it: the scheduler holds its per-cluster lock from taking a snapshot to learning the
+    commit it placed from it. Whoever keeps one longer keeps `dict(by_arn)`.
 
     `generation` counts the changes the cache has taken in for the cluster; `changes(since)`
     names the instances that changed between generation `since` and this snapshot's (None when
     that is too far back to tell), so a placer kept from an earlier snapshot can catch up."""
-    views: Sequence[InstanceView]
     by_arn: Mapping[str, InstanceView]
     generation: int = 0
     changes: Callable[[int], Sequence[str] | None] = lambda since: None
 
+    @property
+    def views(self) -> list[InstanceView]:
+        return list(self.by_arn.values())
 
-_EMPTY = Snapshot((), {})
+
 _LOG_LIMIT = 4096     # changes remembered per cluster; older generations must start afresh
 
 
@@ -71,8 +78,7 @@ class _Cluster:
         self.versions: dict[str, int] = {}
         self.active: dict[str, InstanceView] = {}
         self.total = 0
-        self._published = _EMPTY
-        self._dirty = False
+        self._published = Snapshot(self.active)
         self.token: ChangeToken | None = None     # the store's, when last found exact
         self._log: list[str] = []      # the ARN of each change, oldest first
         self._log_start = 0            # the generation of _log[0]
@@ -88,7 +94,6 @@ class _Cluster:
             self.active.pop(arn, None)
         else:
             self.active[arn] = view
-        self._dirty = True
         if len(self._log) >= _LOG_LIMIT:
             half = _LOG_LIMIT // 2
             del self._log[:half]
@@ -107,13 +112,10 @@ class _Cluster:
 
     @property
     def snapshot(self) -> Snapshot:
-        if self._dirty:
-            # Copies, so a snapshot handed out earlier never changes under its holder.
-            active = dict(self.active)
-            until = self.generation
-            self._published = Snapshot(list(active.values()), active, until,
+        until = self.generation
+        if self._published.generation != until:
+            self._published = Snapshot(self.active, until,
                                        lambda since: self._changes(since, until))
-            self._dirty = False
         return self._published
 
 

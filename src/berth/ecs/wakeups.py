@@ -9,6 +9,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 
+from ..api.app import on_event_loop
+
 
 class Wakeups:
     def __init__(self) -> None:
@@ -23,7 +25,11 @@ class Wakeups:
     # -- from any thread ---------------------------------------------------------------------
 
     def instances(self, arns: Iterable[str]) -> None:
-        if self._loop is not None:
+        if self._loop is None:
+            return
+        if on_event_loop():     # an operation run inline on the loop: no wake-up to send
+            self._set_instances(list(arns))
+        else:
             self._loop.call_soon_threadsafe(self._set_instances, list(arns))
 
     def all_instances(self) -> None:
