@@ -6,14 +6,16 @@ and one task definition (1 CPU unit, 6 MiB: a million tasks' room, so capacity n
 while measuring). Then, per server:
 
 - RunTask count=10: placements/s (tasks placed per second) and requests/s, from 1 and 4 clients;
-- DescribeTasks of 10 tasks: requests/s, from 1 and 4 clients.
+- DescribeTasks of 10 tasks: requests/s, from 1 and 4 clients;
+- then berth alone with 10,000 instances (`--large`): RunTask count=10 again, from 1 and 4
+  clients, which should not be slower than with 1,000.
 
 A client is deliberately thin, the same for both servers: per request it signs with botocore's
 SigV4Auth and sends over one keep-alive http.client connection, in its own spawned process
 (closed loop). Every answer is checked: a RunTask must place all 10 (no failures), a DescribeTasks
 must describe all 10.
 
-    .venv/bin/python bench/placement_api.py [--duration 3] [--instances 1000]
+    .venv/bin/python bench/placement_api.py [--duration 3] [--instances 1000] [--large 10000]
 """
 from __future__ import annotations
 
@@ -242,7 +244,7 @@ def measure(pool: Any, server: Server, operation: str, body: dict[str, Any], cli
 
 
 def run(print_table: bool = True, duration: float = 3.0, warmup: float = 0.5,
-        instances: int = 1000, **_ignored: Any) -> list[dict[str, Any]]:
+        instances: int = 1000, large: int = 10_000, **_ignored: Any) -> list[dict[str, Any]]:
     workdir = Path(tempfile.mkdtemp(prefix="berth-bench-placement-"))
     ctx = mp.get_context("spawn")
     rows: list[dict[str, Any]] = []
@@ -268,6 +270,19 @@ def run(print_table: bool = True, duration: float = 3.0, warmup: float = 0.5,
         finally:
             for s in servers:
                 s.stop()
+        if large:
+            # berth alone on a cluster ten times the size: placement must not slow with it.
+            big = start_berth(workdir / "large")
+            try:
+                t0 = time.monotonic()
+                setup(big, large)
+                setup_s[f"berth ({large:,})"] = time.monotonic() - t0
+                body = {"cluster": CLUSTER, "taskDefinition": FAMILY, "count": 10}
+                for clients in CLIENT_COUNTS:
+                    row = measure(pool, big, "RunTask", body, clients, warmup, duration)
+                    rows.append({**row, "server": f"berth, {large:,} instances"})
+            finally:
+                big.stop()
     for operation in ("RunTask", "DescribeTasks"):
         for clients in CLIENT_COUNTS:
             b = next(r for r in rows if r["server"] == "berth" and r["operation"] == operation
@@ -324,7 +339,9 @@ if __name__ == "__main__":
     parser.add_argument("--duration", type=float, default=3.0)
     parser.add_argument("--warmup", type=float, default=0.5)
     parser.add_argument("--instances", type=int, default=1000)
+    parser.add_argument("--large", type=int, default=10_000,
+                        help="instances of the berth-only RunTask rows (0: skip them)")
     args = parser.parse_args()
     if str(ROOT) not in sys.path:
         sys.path.insert(0, str(ROOT))
-    run(duration=args.duration, warmup=args.warmup, instances=args.instances)
+    run(duration=args.duration, warmup=args.warmup, instances=args.instances, large=args.large)
