@@ -292,7 +292,8 @@ class _Placer:
     def _build_heaps(self, inner: list[Level]) -> None:
         pool = self.pool
         columns = [self._column(level) for level in inner]
-        entries = list(zip(*columns, [v.arn for v in pool], range(len(pool))))
+        self.stamp = [0] * len(pool)
+        entries = list(zip(*columns, [v.arn for v in pool], self.stamp, range(len(pool))))
         if not self.lead:
             heapq.heapify(entries)
             self.parts = [entries]
@@ -331,7 +332,7 @@ class _Placer:
         return tuple(key)
 
     def _pick(self) -> tuple[list[tuple[Any, ...]], int] | None:
-        pheap, parts, key = self.pheap, self.parts, self.key
+        pheap, parts, key, stamp = self.pheap, self.parts, self.key, self.stamp
         while pheap:
             pkey, n = pheap[0]
             if self.lead:
@@ -343,9 +344,12 @@ class _Placer:
             while heap:
                 entry = heap[0]
                 i = entry[-1]
+                if entry[-2] != stamp[i]:      # void (placement_warm.py re-enters instances)
+                    self._drop(heap)
+                    continue
                 current_key = key(i)
-                if current_key != entry[:-2]:
-                    heapq.heapreplace(heap, (*current_key, entry[-2], i))
+                if current_key != entry[:-3]:
+                    heapq.heapreplace(heap, (*current_key, entry[-3], entry[-2], i))
                     continue
                 return heap, i
             heapq.heappop(pheap)
@@ -369,10 +373,19 @@ class _Placer:
                 # again independent Exp(1), so every pick is uniform among its tied candidates.
                 self.clock[i] += self.rng.expovariate(1.0)
             if _stage(v, self.placed[i], req, self.rules) == _FITS:
-                heapq.heapreplace(heap, (*self.key(i), v.arn, i))
+                heapq.heapreplace(heap, self._entry(i))
             else:
-                heapq.heappop(heap)
+                self._drop(heap)
         return claims
+
+    def _entry(self, i: int) -> tuple[Any, ...]:
+        """Instance `i`'s heap entry as its key stands now: (*key, ARN, stamp, i). An entry
+        whose stamp is not the instance's current one is void."""
+        return (*self.key(i), self.pool[i].arn, self.stamp[i], i)
+
+    def _drop(self, heap: list[tuple[Any, ...]]) -> None:
+        """Take the top entry out of `heap`: its instance fits no further task."""
+        heapq.heappop(heap)
 
     def placed_by_arn(self) -> dict[str, int]:
         return {self.pool[i].arn: n for i, n in self.placed.items()}

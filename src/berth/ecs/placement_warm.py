@@ -48,8 +48,7 @@ _SEEN = 1024
 class _WarmPlacer(_Placer):
     """A `_Placer` over every instance of a snapshot (positions never move; an instance gone
     from the cluster is marked dead), whose heaps hold only the instances that fit one task.
-    Heap entries are (*key, arn, stamp, position); an entry whose stamp is not its instance's
-    current stamp is void."""
+    Re-entering an instance bumps its stamp, which voids its older entries."""
 
     def __init__(self, snap: Snapshot, req: Requirements, levels: tuple[Level, ...],
                  rules: Rules) -> None:
@@ -71,7 +70,7 @@ class _WarmPlacer(_Placer):
         self.entries = 0        # heap entries, void ones included
         for i, v in enumerate(self.pool):
             if self._fits(v):
-                self.parts_for(v).append((*self.key(i), v.arn, 0, i))
+                self.parts_for(v).append(self._entry(i))
                 self.entries += 1
         for heap in self.parts:
             heapq.heapify(heap)
@@ -136,7 +135,7 @@ class _WarmPlacer(_Placer):
             self.stamp[i] += 1
             v = self.pool[i]
             if self.alive[i] and self._fits(v):
-                heapq.heappush(self.parts_for(v), (*self.key(i), v.arn, self.stamp[i], i))
+                heapq.heappush(self.parts_for(v), self._entry(i))
                 self.entries += 1
         self.generation = snap.generation
         # Void entries surface and go in time; start afresh before they outnumber live ones.
@@ -148,54 +147,16 @@ class _WarmPlacer(_Placer):
 
     # -- choosing ----------------------------------------------------------------------------------
 
-    def _pick(self) -> tuple[list[tuple[Any, ...]], int] | None:
-        pheap, parts, key, stamp = self.pheap, self.parts, self.key, self.stamp
-        while pheap:
-            pkey, n = pheap[0]
-            if self.lead:
-                current = self._part_key(n)
-                if current != pkey:
-                    heapq.heapreplace(pheap, (current, n))
-                    continue
-            heap = parts[n]
-            while heap:
-                entry = heap[0]
-                i = entry[-1]
-                if entry[-2] != stamp[i]:
-                    heapq.heappop(heap)
-                    self.entries -= 1
-                    continue
-                current_key = key(i)
-                if current_key != entry[:-3]:
-                    heapq.heapreplace(heap, (*current_key, entry[-3], entry[-2], i))
-                    continue
-                return heap, i
-            heapq.heappop(pheap)
-        return None
-
     def run(self, count: int) -> list[Claim]:
         # The partition heap is a handful of entries: rebuilt each call, it needs no upkeep.
         self.pheap = [(self._part_key(n) if self.lead else (), n)
                       for n, heap in enumerate(self.parts) if heap]
         heapq.heapify(self.pheap)
-        req, pool = self.req, self.pool
-        claims: list[Claim] = []
-        for _ in range(count):
-            picked = self._pick()
-            if picked is None:
-                break
-            heap, i = picked
-            v = pool[i]
-            claims.append(Claim(v.arn, v.version, req.cpu, req.memory, req.ports))
-            self.placed[i] = self.placed.get(i, 0) + 1
-            for name, counts in self.counts.items():
-                counts[v.attributes.get(name)] += 1
-            if _stage(v, self.placed[i], req, self.rules) == _FITS:
-                heapq.heapreplace(heap, (*self.key(i), v.arn, self.stamp[i], i))
-            else:
-                heapq.heappop(heap)
-                self.entries -= 1
-        return claims
+        return super().run(count)
+
+    def _drop(self, heap: list[tuple[Any, ...]]) -> None:
+        heapq.heappop(heap)
+        self.entries -= 1
 
 
 class WarmPlacers:
