@@ -29,7 +29,8 @@ def build_services(settings: Settings, store: Store) -> list[Service]:
     return [
         Service("logs", LogsService(store, settings), max_body=5 * 1024 * 1024,
                 inline_quick_calls=inline),
-        Service("ecs", EcsService(store, settings), inline_quick_calls=inline),
+        Service("ecs", EcsService(store, settings), inline_quick_calls=inline,
+                writer_busy=store.writer_busy),
         Service("lambda", LambdaService(store, settings), validation_code="ValidationException",
                 max_body=80 * 1024 * 1024, inline_quick_calls=inline),
     ]

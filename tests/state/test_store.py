@@ -358,3 +358,42 @@ def test_sqlite_acknowledged_commits_survive_kill9(tmp_path: Any) -> None:
             Store.insert(conn, table, {"id": "after", "n": 0})
     finally:
         reopened.dispose()
+
+
+def test_sqlite_change_token_moves_with_every_commit_and_only_then(tmp_path: Any) -> None:
+    url = f"sqlite:///{tmp_path / 'berth.db'}"
+    this, other = Store(url), Store(url)
+    t = counters("tokens")
+    t.metadata.create_all(this.engine)
+    try:
+        with this.write() as conn:
+            Store.insert(conn, t, {"id": "c", "n": 0})
+        quiet = this.change_token()
+        assert this.change_token() == quiet                 # reads move nothing
+        with this.read() as conn:
+            conn.execute(sa.select(t)).all()
+        assert this.change_token() == quiet
+        with pytest.raises(RuntimeError):                   # a rolled-back block: nothing
+            with this.write() as conn:
+                Store.bump(conn, t, KEY, {"n": 1})
+                raise RuntimeError("no")
+        assert this.change_token() == quiet
+        with this.write() as conn:                          # its own commit, foreseen
+            before, after = this.commit_tokens(conn)
+            Store.bump(conn, t, KEY, {"n": 2})
+        assert before == quiet and this.change_token() == after != quiet
+        with other.write() as conn:                         # another connection's commit
+            Store.bump(conn, t, KEY, {"n": 3})
+        assert this.change_token() not in (quiet, after)
+    finally:
+        t.metadata.drop_all(this.engine)
+        this.dispose()
+        other.dispose()
+
+
+def test_postgresql_has_no_change_token(postgres_url: str) -> None:
+    store = Store(postgres_url)
+    try:
+        assert store.change_token() is None
+    finally:
+        store.dispose()

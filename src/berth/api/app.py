@@ -22,7 +22,7 @@ from .errors import ServiceError
 from .models import RestRouter, service_model
 from .validation import validate
 
-# Threads for the blocking operations (anyio's default limit was the same).
+# Threads for the blocking operations (as many as anyio's default pool has).
 _WORKERS = 40
 
 log = logging.getLogger(__name__)
@@ -38,18 +38,20 @@ def quick_read(fn: Callable[..., Any]) -> Callable[..., Any]:
     the store is embedded (SQLite in WAL mode: readers never wait for writers). Such calls run
     on the event loop instead of hopping to a thread, which costs more than the read itself;
     with a networked database they still run in a thread."""
-    fn.__berth_quick_inline__ = True  # type: ignore[attr-defined]
+    fn.__berth_quick__ = "read"  # type: ignore[attr-defined]
     return fn
 
 
 def quick_write(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Mark a sync operation as a short write that, with an embedded store, also runs on the
     event loop. Its transaction is short, and what it can wait for is brief: this process's
-    own write lock (held only by other short transactions) and, should another process write
-    the same SQLite file, that process's transaction. The operation must never sleep (see
-    `on_event_loop`). For RunTask the hop to a thread and back costs a quarter of the call,
-    and more under concurrent requests, where the loop and the workers trade the GIL."""
-    fn.__berth_quick_inline__ = True  # type: ignore[attr-defined]
+    own write lock and, should another process write the same SQLite file, that process's
+    transaction. When the write lock is taken as the call arrives (another transaction, maybe
+    a long one, is under way) the call runs in a thread instead. The operation must never
+    sleep (see `on_event_loop`). For RunTask the hop to a thread and back costs a quarter of
+    the call, and more under concurrent requests, where the loop and the workers trade the
+    GIL."""
+    fn.__berth_quick__ = "write"  # type: ignore[attr-defined]
     return fn
 
 
@@ -65,9 +67,9 @@ def on_event_loop() -> bool:
 
 def random_uuid() -> str:
     """A random (version 4) UUID: what AWS hands out as request ids and ECS puts in container
-    ARNs. From `random`, not
-    `uuid.uuid4()`: an id only has to be unique, and this costs a quarter of the time (no
-    system call); `random` is reseeded in a forked child, so ids do not repeat there."""
+    ARNs. From `random`, not `uuid.uuid4()`: an id only has to be unique, and this costs a
+    quarter of the time (no system call); `random` is reseeded in a forked child, so ids do
+    not repeat there."""
     h = f"{random.getrandbits(128):032x}"
     return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_UUID_VARIANT[h[16]]}{h[17:20]}-{h[20:]}"
 
@@ -85,6 +87,7 @@ class Service:
     validation_code: str = "InvalidParameterException"
     max_body: int = 6 * 1024 * 1024
     inline_quick_calls: bool = False    # the store is embedded: quick calls run inline
+    writer_busy: Callable[[], bool] = lambda: False     # whether the store's writer is taken
     model: ServiceModel = field(init=False)
 
     def __post_init__(self) -> None:
@@ -96,16 +99,16 @@ class Service:
 
     def handler(self, operation: str) -> tuple[Callable[..., Any], str] | None:
         """The provider's method for an operation and how to call it: "async" on the loop,
-        "inline" (a quick read or write, with an embedded store) or "thread"; None if
-        unimplemented."""
+        "inline" (a quick read, with an embedded store), "write" (a quick write: inline while
+        the store's writer is free) or "thread"; None if unimplemented."""
         if operation not in self._handlers:
             method = getattr(self.provider, xform_name(operation), None)
             if method is None:
                 found = None
             elif inspect.iscoroutinefunction(method):
                 found = (method, "async")
-            elif self.inline_quick_calls and getattr(method, "__berth_quick_inline__", False):
-                found = (method, "inline")
+            elif self.inline_quick_calls and getattr(method, "__berth_quick__", None):
+                found = (method, "inline" if method.__berth_quick__ == "read" else "write")
             else:
                 found = (method, "thread")
             self._handlers[operation] = found
@@ -264,7 +267,7 @@ class ApiApp:
         method, how = found
         if how == "async":
             result = await method(ctx, params)
-        elif how == "inline":
+        elif how == "inline" or (how == "write" and not svc.writer_busy()):
             result = method(ctx, params)
         else:
             result = await asyncio.get_running_loop().run_in_executor(

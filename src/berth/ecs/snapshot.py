@@ -7,6 +7,10 @@ with every change by anyone, in this process or another, and equals the sum the 
 if every row is still at the version cached. A mismatch re-reads the (ARN, version) listing and
 the full rows of only what moved. Staleness between this check and the commit is what the
 commit's compare-and-swap catches (Nomad's optimistic scheduling on a snapshot).
+
+On SQLite even that query is skipped while the store's change token (Store.change_token) is the
+one the cache was last found exact under: then nothing at all has been written since, or only
+the scheduler's own commits, which it hands to `learn`.
 """
 from __future__ import annotations
 

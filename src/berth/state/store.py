@@ -79,7 +79,8 @@ class Store:
             # SQLITE_BUSY, and start write transactions IMMEDIATE so reads inside them
             # see the latest committed state.
             self._write_lock: threading.Lock | None = threading.Lock()
-            self._checkpointer: sqlite.Checkpointer | None = sqlite.Checkpointer(self.engine, self._writer)
+            self._checkpointer: sqlite.Checkpointer | None = sqlite.Checkpointer(
+                self.engine, self._writer)
         else:
             self.engine = sa.create_engine(url, pool_size=16, max_overflow=16,
                                            pool_pre_ping=True, json_serializer=_json_dumps,
@@ -219,20 +220,33 @@ class Store:
                 self._driver_sql(raw, "COMMIT")
                 self._commits += 1
             except BaseException:
-                self._write_conn = None
-                try:
-                    # SQLite ends the transaction itself on some errors (SQLITE_FULL,
-                    # SQLITE_IOERR, ...); a ROLLBACK then fails and would hide the real error.
-                    if not conn.invalidated and raw.in_transaction:
-                        raw.execute("ROLLBACK")
-                finally:
-                    conn.close()
+                self._end_failed(conn, raw)
                 raise
-            # What the block ran through SQLAlchemy opened a transaction on its side only (the
-            # driver's was the BEGIN above): close it; the driver has nothing left to end.
-            conn.rollback()
+            finally:
+                # What the block ran through SQLAlchemy opened a transaction on its side only
+                # (the driver's was the BEGIN above): close it; the driver has nothing to end.
+                if not conn.closed and not conn.invalidated:
+                    conn.rollback()
             assert self._checkpointer is not None
             self._checkpointer.committed()
+
+    def _end_failed(self, conn: Connection, raw: Any) -> None:
+        """Roll back a failed write transaction; a connection that cannot is let go."""
+        try:
+            # SQLite ends the transaction itself on some errors (SQLITE_FULL, SQLITE_IOERR,
+            # ...); a ROLLBACK then fails and would hide the real error.
+            if not conn.invalidated and raw.in_transaction:
+                raw.execute("ROLLBACK")
+        except Exception:
+            pass
+        if conn.invalidated or raw.in_transaction:
+            self._write_conn = None
+            conn.close()
+
+    def writer_busy(self) -> bool:
+        """Whether a write transaction of this process is under way (SQLite: writes take
+        turns); one that starts now would wait for it."""
+        return self._write_lock is not None and self._write_lock.locked()
 
     def _kept_writer(self) -> Connection:
         """The connection kept for writes (SQLite; hold the write lock)."""
