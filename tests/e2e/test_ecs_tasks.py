@@ -254,3 +254,37 @@ def test_discover_poll_endpoint_and_heartbeat(berth: BerthProcess, ecs) -> None:
                     status="RUNNING")[0] == "InvalidParameterException"
     assert error_of(ecs.submit_task_state_change, cluster="disc", task="0" * 32,
                     status="EXPLODED")[0] == "InvalidParameterException"
+
+
+def test_udp_host_ports_are_a_resource_of_their_own(berth: BerthProcess, ecs) -> None:
+    from test_ecs_agent_channel import poll
+    ecs.create_cluster(clusterName="udp")
+    agent = SimAgent(ecs, "udp")
+    for family, protocol in (("dns", "udp"), ("dns-tcp", "tcp")):
+        ecs.register_task_definition(family=family, containerDefinitions=[
+            {"name": "dns", "image": "x", "memory": 16,
+             "portMappings": [{"containerPort": 53, "hostPort": 8053, "protocol": protocol}]}])
+    first = ecs.run_task(cluster="udp", taskDefinition="dns")["tasks"][0]
+    second = ecs.run_task(cluster="udp", taskDefinition="dns")
+    assert second["tasks"] == []
+    assert second["failures"] == [{"arn": agent.arn, "reason": "RESOURCE:PORTS_UDP"}]
+    # TCP 8053 is another port: it still fits, and then it is taken too.
+    assert len(ecs.run_task(cluster="udp", taskDefinition="dns-tcp")["tasks"]) == 1
+    assert ecs.run_task(cluster="udp", taskDefinition="dns-tcp")["failures"] == [
+        {"arn": agent.arn, "reason": "RESOURCE:PORTS"}]
+    described = ecs.describe_container_instances(
+        cluster="udp", containerInstances=[agent.arn])["containerInstances"][0]
+    remaining = {r["name"]: r.get("stringSetValue") for r in described["remainingResources"]}
+    assert remaining["PORTS_UDP"] == ["8053"] and "8053" in remaining["PORTS"]
+    # The agent is told which host ports of each protocol its tasks hold.
+    handed = poll(berth, {"cluster": "udp", "containerInstance": agent.arn,
+                          "waitSeconds": 0}).json()["tasks"]
+    by_family = {t["taskDefinitionArn"].rsplit("/", 1)[1]: t for t in handed}
+    assert (by_family["dns:1"]["hostPorts"], by_family["dns:1"]["hostUdpPorts"]) == ([], [8053])
+    assert (by_family["dns-tcp:1"]["hostPorts"],
+            by_family["dns-tcp:1"]["hostUdpPorts"]) == ([8053], [])
+    # Stopping the UDP task frees its port for the next one.
+    ecs.stop_task(cluster="udp", task=first["taskArn"])
+    agent.report(first, "STOPPED", exit_code=0)
+    again = ecs.run_task(cluster="udp", taskDefinition="dns")
+    assert len(again["tasks"]) == 1 and again["failures"] == []

@@ -10,7 +10,7 @@ import pytest
 
 from berth.ecs.placement import (
     NO_INSTANCES, REASON_AGENT, REASON_CPU, REASON_DISTINCT, REASON_MEMBER_OF, REASON_MEMORY,
-    REASON_PORTS, Claim, InstanceView, Requirements, apply_claim, place)
+    REASON_PORTS, REASON_PORTS_UDP, Claim, InstanceView, Requirements, apply_claim, place, udp)
 from berth.ecs.placement_rules import PlacementError, validate
 
 GROUP = "family:web"
@@ -430,3 +430,18 @@ def test_views_are_not_modified() -> None:
     before = [replace(v) for v in views]
     place(views, req(), 5, SPREAD_AZ + SPREAD_HOST, [{"type": "distinctInstance"}])
     assert views == before
+
+
+def test_udp_and_tcp_host_ports_are_separate_resources() -> None:
+    views = [inst("a", used_ports=frozenset({udp(53)}), reserved_ports=frozenset({udp(161)})),
+             inst("b", used_ports=frozenset({53}))]
+    # UDP 53 is taken on a, TCP 53 on b: each protocol's request goes where its port is free.
+    assert names(place(views, req(ports=(udp(53),)), 1)) == ["b"]
+    assert names(place(views, req(ports=(53,)), 1)) == ["a"]
+    both = place(views, req(ports=(53, udp(53))), 1)
+    assert both.claims == [] and both.failures[0][1] in (REASON_PORTS, REASON_PORTS_UDP)
+    reserved = place([views[0]], req(ports=(udp(161),)), 1)
+    assert reserved.failures == [(views[0].arn, REASON_PORTS_UDP)]
+    # Two tasks of one call never share a static UDP port on one instance either.
+    two = place([views[1]], req(ports=(udp(5353),)), 2)
+    assert names(two) == ["b"] and two.failures == [(views[1].arn, REASON_PORTS_UDP)]

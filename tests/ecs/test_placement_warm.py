@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from berth.ecs.placement import InstanceView, Requirements, apply_claim, place
+from berth.ecs.placement import InstanceView, Requirements, apply_claim, place, udp
 from berth.ecs import placement_warm
 from berth.ecs.placement_warm import WarmPlacers
 from berth.ecs.snapshot import Snapshot
@@ -32,7 +32,8 @@ KINDS = [
      [{"type": "memberOf", "expression": "runningTasksCount < 6"}]),
 ]
 REQS = [Requirements(256, 512, (), "family:web"), Requirements(1024, 300, (), "family:db"),
-        Requirements(128, 128, (8080,), "family:web"), Requirements(64, 64, (), None)]
+        Requirements(128, 128, (8080,), "family:web"), Requirements(64, 64, (), None),
+        Requirements(64, 64, (udp(8080),), "family:dns")]
 
 
 class Cluster:

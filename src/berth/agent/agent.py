@@ -248,7 +248,11 @@ class Agent:
         if isinstance(static, list) and arn not in self.refused:
             runner = self.runners.get(arn)
             if runner is None or not runner.finished.is_set():
-                self.ctx.ports.hold(arn, [(p, "tcp") for p in static if isinstance(p, int)])
+                udp = raw.get("hostUdpPorts")
+                held = [(p, "tcp") for p in static if isinstance(p, int)]
+                held += [(p, "udp") for p in (udp if isinstance(udp, list) else [])
+                         if isinstance(p, int)]
+                self.ctx.ports.hold(arn, held)
         runner = self.runners.get(arn)
         if runner is not None:
             if raw.get("desiredStatus") == "STOPPED":

@@ -16,6 +16,7 @@ from ..state.store import Store
 from . import errors
 from .heartbeat import Heartbeats
 from .lookup import Row, find_instance, find_task, get_cluster
+from .placement import UDP
 from .schema import instances, task_definitions, tasks
 from .task_definitions import task_definition_view
 from .task_state import ORDER, advance
@@ -170,7 +171,8 @@ class AgentApi:
             digest.update(f"|{r.arn}:{r.version}".encode())
             view = task_view(r._mapping, with_tags=False)
             view["taskDefinition"] = defs[r.task_definition_arn]
-            view["hostPorts"] = list(r.ports)
+            view["hostPorts"] = [p for p in r.ports if p < UDP]
+            view["hostUdpPorts"] = [p - UDP for p in r.ports if p >= UDP]
             out.append(view)
         return Assignment(inst.arn, digest.hexdigest(), status, out)
 

@@ -16,6 +16,7 @@ from . import arns, errors, paging, task_state
 from .clock import now
 from .heartbeat import Heartbeats
 from .lookup import Row, ensure_cluster, find_instance, get_cluster
+from .placement import UDP
 from .query import InstanceFacts, QueryError, compile_expression
 from .schema import heartbeats, instances, tasks
 from .tags import tag_list, tag_map
@@ -93,8 +94,10 @@ def instance_view(row: Row, running: int, pending: int, with_tags: bool = False
         "remainingResources": [
             _resource("CPU", "INTEGER", row.remaining_cpu),
             _resource("MEMORY", "INTEGER", row.remaining_memory),
-            _resource("PORTS", "STRINGSET", sorted({*row.reserved_ports, *row.used_ports})),
-            _resource("PORTS_UDP", "STRINGSET", row.reserved_udp_ports),
+            _resource("PORTS", "STRINGSET",
+                      sorted({*row.reserved_ports, *(p for p in row.used_ports if p < UDP)})),
+            _resource("PORTS_UDP", "STRINGSET", sorted(
+                {*row.reserved_udp_ports, *(p - UDP for p in row.used_ports if p >= UDP)})),
             *row.other_resources]}
     if with_tags:
         view["tags"] = tag_list(row.tags or {})

@@ -25,12 +25,22 @@ REASON_AGENT = "AGENT"
 REASON_CPU = "RESOURCE:CPU"
 REASON_MEMORY = "RESOURCE:MEMORY"
 REASON_PORTS = "RESOURCE:PORTS"
+REASON_PORTS_UDP = "RESOURCE:PORTS_UDP"
 REASON_MEMBER_OF = "MemberOf placement constraint unsatisfied."
 REASON_DISTINCT = "DistinctInstance placement constraint unsatisfied."
 # Checks in ECS's order; the instance that passes the most of them is the "closest matching" one.
-_REASONS = (REASON_AGENT, REASON_CPU, REASON_MEMORY, REASON_PORTS, REASON_MEMBER_OF,
-            REASON_DISTINCT)
+_REASONS = (REASON_AGENT, REASON_CPU, REASON_MEMORY, REASON_PORTS, REASON_PORTS_UDP,
+            REASON_MEMBER_OF, REASON_DISTINCT)
 _FITS = len(_REASONS)
+
+# Host ports are one set of integers per instance: a TCP port as itself, a UDP port plus UDP,
+# so TCP 53 and UDP 53 are different resources and every port set works as one.
+UDP = 1 << 16
+
+
+def udp(port: int) -> int:
+    """UDP host port `port` in a port set."""
+    return port + UDP
 
 _RNG = random.Random()   # for callers that bring no rng of their own
 DEFAULT_STRATEGIES: tuple[Mapping[str, str], ...] = (
@@ -47,7 +57,7 @@ class InstanceView:
     version: int                # the store row's version, for compare-and-swap on commit
     remaining_cpu: int
     remaining_memory: int
-    used_ports: frozenset[int] = frozenset()      # host ports taken by tasks (TCP)
+    used_ports: frozenset[int] = frozenset()      # host ports taken by tasks (UDP: udp(p))
     reserved_ports: frozenset[int] = frozenset()  # host ports the instance declared reserved
     attributes: Mapping[str, str | None] = field(default_factory=dict)
     running_tasks_count: int = 0
@@ -60,7 +70,8 @@ class InstanceView:
 
 @dataclass(frozen=True, slots=True)
 class Requirements:
-    """One task's needs. `ports` are static host ports; dynamic ones (hostPort 0) are left out."""
+    """One task's needs. `ports` are static host ports, UDP ones as udp(p); dynamic ones
+    (hostPort 0) are left out."""
     cpu: int
     memory: int
     ports: tuple[int, ...] = ()
@@ -155,15 +166,18 @@ def _stage(view: InstanceView, extra: int, req: Requirements, rules: Rules) -> i
         return 1
     if view.remaining_memory - extra * req.memory < req.memory:
         return 2
-    if req.ports and (extra or not frozenset(req.ports).isdisjoint(
-            view.used_ports | view.reserved_ports)):
-        return 3
+    if req.ports:
+        taken = view.used_ports | view.reserved_ports
+        for stage, wanted in ((3, [p for p in req.ports if p < UDP]),
+                              (4, [p for p in req.ports if p >= UDP])):
+            if wanted and (extra or not taken.isdisjoint(wanted)):
+                return stage
     if rules.member_of:
         target = _with_tasks(view, req.group, extra) if extra else view
         if not all(pred(target) for pred in rules.member_of):
-            return 4
+            return 5
     if rules.distinct and (extra or (req.group is not None and view.task_groups.get(req.group))):
-        return 5
+        return 6
     return _FITS
 
 

@@ -20,6 +20,7 @@ from .placement import (
     REASON_CPU,
     REASON_MEMORY,
     REASON_PORTS,
+    REASON_PORTS_UDP,
 )
 from .placement_rules import PlacementError
 from .schema import clusters, instances, services, tasks
@@ -36,7 +37,8 @@ STOPPED_RETENTION = 3600.0      # STOPPED tasks stay visible this long, as in EC
 PURGE_EVERY = 60.0
 _CLOSEST = {REASON_CPU: "has insufficient CPU units available",
             REASON_MEMORY: "has insufficient memory available",
-            REASON_PORTS: "is already using a port required by your task"}
+            REASON_PORTS: "is already using a port required by your task",
+            REASON_PORTS_UDP: "is already using a port required by your task"}
 
 
 def _short(arn: str) -> str:

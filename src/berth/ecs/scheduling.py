@@ -32,6 +32,7 @@ from .placement import (
     Requirements,
     apply_claim,
     place,
+    udp,
 )
 from .placement_warm import WarmPlacers
 from .schema import instances, tasks
@@ -66,7 +67,8 @@ class TaskSpec:
 
     @property
     def requirements(self) -> Requirements:
-        return Requirements(self.needs.cpu, self.needs.memory, self.needs.ports, self.group)
+        ports = (*self.needs.ports, *(udp(p) for p in self.needs.udp_ports))
+        return Requirements(self.needs.cpu, self.needs.memory, ports, self.group)
 
 
 @dataclass

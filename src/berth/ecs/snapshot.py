@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from ..state.store import ChangeToken, Store
-from .placement import InstanceView
+from .placement import InstanceView, udp
 from .schema import instances
 
 _WHERE = (instances.c.region == sa.bindparam("region"),
@@ -40,7 +40,8 @@ def view_of(row: Any) -> InstanceView:
     return InstanceView(
         arn=row.arn, instance_id=row.arn.rsplit("/", 1)[-1], version=row.version,
         remaining_cpu=row.remaining_cpu, remaining_memory=row.remaining_memory,
-        used_ports=frozenset(row.used_ports), reserved_ports=frozenset(row.reserved_ports),
+        used_ports=frozenset(row.used_ports),
+        reserved_ports=frozenset([*row.reserved_ports, *map(udp, row.reserved_udp_ports)]),
         attributes=row.attributes, running_tasks_count=row.task_count,
         task_groups=row.task_groups, ec2_instance_id=row.ec2_instance_id,
         agent_connected=bool(row.agent_connected),
