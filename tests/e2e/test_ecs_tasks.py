@@ -288,3 +288,43 @@ def test_udp_host_ports_are_a_resource_of_their_own(berth: BerthProcess, ecs) ->
     agent.report(first, "STOPPED", exit_code=0)
     again = ecs.run_task(cluster="udp", taskDefinition="dns")
     assert len(again["tasks"]) == 1 and again["failures"] == []
+
+
+def test_run_task_client_token_runs_once(ecs) -> None:
+    import threading
+    ecs.create_cluster(clusterName="idem")
+    ecs.create_cluster(clusterName="idem2")
+    agent = SimAgent(ecs, "idem", cpu=600)
+    SimAgent(ecs, "idem2")
+    # 256 CPU units each: two of the three asked for fit.
+    first = ecs.run_task(cluster="idem", taskDefinition="job", clientToken="tok-2", count=3)
+    again = ecs.run_task(cluster="idem", taskDefinition="job", clientToken="tok-2", count=3)
+    assert len(first["tasks"]) == 2 and first["failures"] == [
+        {"arn": agent.arn, "reason": "RESOURCE:CPU"}]
+    assert [t["taskArn"] for t in again["tasks"]] == [t["taskArn"] for t in first["tasks"]]
+    assert again["failures"] == first["failures"]
+    assert len(ecs.list_tasks(cluster="idem")["taskArns"]) == 2
+    code, message = error_of(ecs.run_task, cluster="idem", taskDefinition="job",
+                             clientToken="tok-2", count=1)
+    assert code == "ConflictException" and "different parameters" in message
+    # Per cluster: the same token elsewhere is a request of its own.
+    other = ecs.run_task(cluster="idem2", taskDefinition="job", clientToken="tok-2", count=3)
+    assert len(other["tasks"]) == 3
+    for bad in ("x" * 65, "has space"):
+        code, _ = error_of(ecs.run_task, cluster="idem2", taskDefinition="job",
+                           clientToken=bad)
+        assert code == "InvalidParameterException"
+    # Retries racing each other still run the tasks once.
+    ecs.create_cluster(clusterName="idem3")
+    SimAgent(ecs, "idem3")
+    answers: list[dict] = []
+    threads = [threading.Thread(target=lambda: answers.append(ecs.run_task(
+        cluster="idem3", taskDefinition="job", clientToken="tok-race", count=2)))
+        for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    arns = {tuple(sorted(t["taskArn"] for t in a["tasks"])) for a in answers}
+    assert len(answers) == 4 and len(arns) == 1 and len(next(iter(arns))) == 2
+    assert len(ecs.list_tasks(cluster="idem3")["taskArns"]) == 2

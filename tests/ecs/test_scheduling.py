@@ -2,6 +2,8 @@
 snapshots refused per instance, what holds committed."""
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -104,3 +106,47 @@ def test_snapshot_cache_follows_versions(ecs: EcsService) -> None:
     ecs.update_container_instances_state(CTX, {"cluster": "c", "containerInstances": [a],
                                                "status": "DRAINING"})
     assert a not in snapshot(ecs)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_ecs(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EcsService]:
+    """As `ecs`, on SQLite and on PostgreSQL (a fresh cluster name keeps runs apart)."""
+    if request.param == "sqlite":
+        store = Store(f"sqlite:///{tmp_path / 'db'}")
+    else:
+        store = Store(request.getfixturevalue("postgres_url"))
+    service = EcsService(store, Settings(data_dir=tmp_path))
+    store.create_all()
+    yield service
+    store.dispose()
+
+
+def test_a_client_token_taken_by_a_rival_request_rolls_the_commit_back(
+        any_ecs: EcsService) -> None:
+    """Two requests with one token both passed the lookup (neither had committed): the first
+    commit records the token with its tasks, the second finds it taken and places nothing."""
+    from dataclasses import replace
+
+    from berth.ecs import client_tokens
+    ecs, cluster = any_ecs, f"c{uuid.uuid4().hex[:8]}"
+    ecs.create_cluster(CTX, {"clusterName": cluster})
+    ecs.register_container_instance(CTX, {"cluster": cluster, "totalResources": [
+        {"name": "CPU", "type": "INTEGER", "integerValue": 1000},
+        {"name": "MEMORY", "type": "INTEGER", "integerValue": 1000}]})
+    request = {"cluster": cluster, "taskDefinition": "f", "count": 1, "clientToken": "t"}
+    mine = client_tokens.begin(ecs.store, "us-east-1", cluster, "t", request, "req-1")
+    rival = client_tokens.begin(ecs.store, "us-east-1", cluster, "t", request, "req-2")
+    assert isinstance(mine, client_tokens.ClientToken)
+    assert isinstance(rival, client_tokens.ClientToken)
+    portless = replace(spec(), cluster=cluster, needs=Needs(100, 100, (), ()))
+    first = ecs.scheduler.run_tasks(replace(portless, client_token=mine), 1)
+    assert len(first.tasks) == 1
+    with pytest.raises(client_tokens.Taken):
+        ecs.scheduler.run_tasks(replace(portless, client_token=rival), 1)
+    with ecs.store.read() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(tasks).where(
+            tasks.c.cluster == cluster)).scalar_one() == 1
+    # Both requests now answer what the first placed.
+    earlier = client_tokens.begin(ecs.store, "us-east-1", cluster, "t", request, "req-3")
+    assert isinstance(earlier, client_tokens.Earlier)
+    assert earlier.task_arns == [first.tasks[0]["arn"]]

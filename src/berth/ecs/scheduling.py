@@ -24,6 +24,8 @@ import sqlalchemy as sa
 from ..api.app import on_event_loop
 from ..state.store import ChangeToken, Store
 from . import arns
+from .client_tokens import ClientToken
+from .client_tokens import record as record_token
 from .clock import now
 from .placement import (
     Claim,
@@ -64,6 +66,7 @@ class TaskSpec:
     service_name: str | None = None
     deployment_id: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    client_token: ClientToken | None = None   # RunTask's, recorded with the tasks it places
 
     @property
     def requirements(self) -> Requirements:
@@ -191,6 +194,8 @@ def _commit(store: Store, spec: TaskSpec, claims: Sequence[Claim],
                 if store.execute_many(conn, _CAS, params) != len(params):
                     raise _Conflict
                 store.execute_many(conn, _INSERT_TASKS, rows)
+                if spec.client_token is not None:
+                    record_token(store, conn, spec.client_token, [r["arn"] for r in rows])
         except _Conflict:
             pass
         else:
@@ -205,6 +210,8 @@ def _commit(store: Store, spec: TaskSpec, claims: Sequence[Claim],
                 continue
             rows = task_rows(spec, by_instance[arn], at)
             store.execute_many(conn, _INSERT_TASKS, rows)
+            if spec.client_token is not None:
+                record_token(store, conn, spec.client_token, [r["arn"] for r in rows])
             done.rows.extend(rows)
             if (v := _after(views[arn], p)) is not None:
                 done.views.append(v)

@@ -140,6 +140,19 @@ services = versioned(
     sa.Index("ix_ecs_services_cluster", "region", "cluster", "status"),
 )
 
+# RunTask's client tokens (client_tokens.py): what the first request with a token placed.
+client_tokens = sa.Table(
+    "ecs_client_tokens", metadata,
+    sa.Column("region", sa.String(32), primary_key=True),
+    sa.Column("cluster", sa.String(255), primary_key=True),
+    sa.Column("token", sa.String(64), primary_key=True),
+    sa.Column("request_hash", sa.String(64), nullable=False),
+    sa.Column("owner", sa.String(64), nullable=False),       # the request that holds it
+    sa.Column("task_arns", sa.JSON, nullable=False),
+    sa.Column("failures", sa.JSON, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
 # One row per background duty ("ecs-scheduler"): the replica holding an unexpired lease runs
 # the reconciler and failure detector; the others stand by.
 leases = sa.Table(

@@ -7,8 +7,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..api.app import RequestContext, quick_read, quick_write
+from ..api.errors import ServiceError
 from ..state.store import Store
-from . import errors, paging, scheduling, taskdef_spec
+from . import client_tokens, errors, paging, scheduling, taskdef_spec
 from .lookup import (
     Row,
     cluster_ref,
@@ -74,8 +75,15 @@ class Tasks:
         if not 1 <= count <= MAX_COUNT:
             raise errors.invalid(f"count must be between 1 and {MAX_COUNT}.")
         cluster = active_cluster(self.store, ctx.region, req.get("cluster"))
+        claim = None
+        if req.get("clientToken") is not None:
+            found = client_tokens.begin(self.store, ctx.region, cluster.name,
+                                        req["clientToken"], req, ctx.request_id)
+            if isinstance(found, client_tokens.Earlier):
+                return self._ran_before(ctx, cluster.name, found)
+            claim = found
         td = self.task_definitions.usable(ctx.region, req["taskDefinition"])
-        spec = build_spec(ctx, cluster, td, req)
+        spec = build_spec(ctx, cluster, td, req, client_token=claim)
         strategies = req.get("placementStrategy") or []
         constraints = [*(req.get("placementConstraints") or []),
                        *(td.body.get("placementConstraints") or [])]
@@ -84,10 +92,27 @@ class Tasks:
             outcome = self.scheduler.run_tasks(spec, count, strategies, constraints)
         except PlacementError as exc:
             raise errors.invalid(str(exc)) from None
+        except client_tokens.Taken:     # a request with the same token committed first
+            found = client_tokens.begin(self.store, ctx.region, cluster.name,
+                                        req["clientToken"], req, ctx.request_id)
+            if not isinstance(found, client_tokens.Earlier):    # and its row is gone since
+                raise ServiceError("ServerException", "The request raced another one with the "
+                                   "same client token; retry it.") from None
+            return self._ran_before(ctx, cluster.name, found)
         if not outcome.tasks and any(f["reason"] == NO_INSTANCES for f in outcome.failures):
             raise errors.invalid(NO_INSTANCES)
+        if claim is not None and outcome.failures:
+            client_tokens.finish(self.store, claim, outcome.failures)
         self._placed(outcome.tasks)
         return {"tasks": [task_view(t) for t in outcome.tasks], "failures": outcome.failures}
+
+    def _ran_before(self, ctx: RequestContext, cluster: str,
+                    earlier: client_tokens.Earlier) -> dict[str, Any]:
+        """A retried RunTask's answer: the tasks the first request placed, as they are now."""
+        tasks = self.describe_tasks(ctx, {"cluster": cluster, "tasks": earlier.task_arns,
+                                          "include": ["TAGS"]})["tasks"] \
+            if earlier.task_arns else []
+        return {"tasks": tasks, "failures": earlier.failures}
 
     @quick_write
     def start_task(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
