@@ -11,12 +11,22 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+import botocore.exceptions
+import pytest
 import httpx
 from botocore.config import Config
 
 BERTH = [sys.executable, "-m", "berth.cli"]
 ACCESS_KEY = "AKIATESTBERTH0000001"
 SECRET_KEY = "test-secret-key-for-berth-e2e-0000000000"
+
+
+def error_of(call: Any, **kwargs: Any) -> dict[str, Any]:
+    """The error a client call must fail with, as a 400: botocore's parsed `Error`."""
+    with pytest.raises(botocore.exceptions.ClientError) as err:
+        call(**kwargs)
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    return err.value.response["Error"]
 
 
 def free_port() -> int:

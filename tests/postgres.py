@@ -16,6 +16,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -132,3 +133,20 @@ def _stop(bindir: Path, datadir: Path, cwd: Path) -> None:
             deadline = time.monotonic() + 10
             while time.monotonic() < deadline and pidfile.exists():
                 time.sleep(0.05)
+
+
+@contextmanager
+def private_database(url: str, prefix: str) -> Iterator[str]:
+    """A new empty database on the server of `url`, dropped afterwards: for tests whose
+    subject works on a whole database (schema creation, queues that take every due row)."""
+    import sqlalchemy as sa
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield sa.make_url(url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
+        admin.dispose()

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import pytest
 
@@ -31,3 +31,15 @@ def berth_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BerthProcess]
     proc = BerthProcess(tmp_path_factory.mktemp("berth-up") / "data", command="up").start()
     yield proc
     proc.stop()
+
+
+@pytest.fixture(scope="module")
+def logs(berth: BerthProcess) -> Any:
+    """A CloudWatch Logs client for the module's server."""
+    return berth.client("logs")
+
+
+@pytest.fixture(scope="module")
+def ecs(berth: BerthProcess) -> Any:
+    """An ECS client for the module's server (modules that set up more define their own)."""
+    return berth.client("ecs")

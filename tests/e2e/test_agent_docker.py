@@ -3,13 +3,12 @@ DOCKER_HOST) runs ECS tasks: exit codes, static and dynamic host ports in bridge
 missing image's CannotPullContainerError."""
 from __future__ import annotations
 
-import time
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from agent_process import AgentProcess, container, run_task, running, stopped, wait_task
+from agent_process import (AgentProcess, container, http_get, run_task, running, stopped,
+                           wait_task)
 from berth_process import BerthProcess, free_port
 from images import TEST_IMAGE, busybox_archive
 
@@ -32,23 +31,6 @@ def agent(berth: BerthProcess, docker_host: str, tmp_path_factory: pytest.TempPa
             "label": f"berth.container-instance={proc.instance_arn}"}):
         c.remove(force=True)
     client.close()
-
-
-@pytest.fixture(scope="module")
-def ecs(berth: BerthProcess) -> Any:
-    return berth.client("ecs")
-
-
-def _get(url: str, timeout: float = 10) -> str:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                return r.read().decode()
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
 
 
 def test_registers_as_a_docker_instance(agent: AgentProcess, ecs: Any) -> None:
@@ -89,7 +71,7 @@ def test_static_and_dynamic_host_ports_answer_on_the_reported_port(agent: AgentP
     chosen = dynamic[0]["hostPort"]
     assert 49153 <= chosen <= 65535 and chosen != static
     for port in (static, chosen):
-        assert _get(f"http://127.0.0.1:{port}/passwd").startswith("root:")
+        assert http_get(f"http://127.0.0.1:{port}/passwd").startswith("root:")
     ecs.stop_task(cluster=CLUSTER, task=arn)
     wait_task(ecs, CLUSTER, arn, stopped, agent=agent)
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 import os
 import shutil
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from agent_process import AgentProcess, container, runc_agent, run_task, running, stopped, wait_task
+from agent_process import (AgentProcess, container, http_get, run_task, runc_agent, running,
+                           stopped, wait_task)
 from berth_process import BerthProcess, free_port
 from images import TEST_IMAGE
 
@@ -30,11 +30,6 @@ def agent(berth: BerthProcess, tmp_path_factory: pytest.TempPathFactory
           ) -> Iterator[AgentProcess]:
     with runc_agent(berth, tmp_path_factory.mktemp("runc-agent") / "data", CLUSTER) as proc:
         yield proc
-
-
-@pytest.fixture(scope="module")
-def ecs(berth: BerthProcess) -> Any:
-    return berth.client("ecs")
 
 
 def awslogs(prefix: str) -> dict[str, Any]:
@@ -175,18 +170,6 @@ def test_stop_task_sends_sigterm_then_sigkill_after_stop_timeout(agent: AgentPro
     assert task["stoppedReason"] == "test says stop"
 
 
-def _get(url: str, timeout: float = 10) -> str:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                return r.read().decode()
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.1)
-
-
 def test_bridge_task_runs_in_host_mode_on_its_container_port(agent: AgentProcess,
                                                              ecs: Any) -> None:
     port = free_port()
@@ -198,7 +181,7 @@ def test_bridge_task_runs_in_host_mode_on_its_container_port(agent: AgentProcess
     binding = container(task, "httpd")["networkBindings"]
     assert [(b["containerPort"], b["hostPort"], b["protocol"]) for b in binding] == [
         (port, port, "tcp")]
-    assert _get(f"http://127.0.0.1:{port}/passwd").startswith("root:")
+    assert http_get(f"http://127.0.0.1:{port}/passwd").startswith("root:")
     # The port is this task's now: a second task asking for it cannot start.
     again = run_task(ecs, CLUSTER, "web")
     refused = wait_task(ecs, CLUSTER, again, stopped, agent=agent)

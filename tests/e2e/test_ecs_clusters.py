@@ -18,11 +18,6 @@ def error_of(call, **kw) -> tuple[str, str, int]:
     return e["Error"]["Code"], e["Error"]["Message"], e["ResponseMetadata"]["HTTPStatusCode"]
 
 
-@pytest.fixture(scope="module")
-def ecs(berth: BerthProcess):
-    return berth.client("ecs")
-
-
 def test_create_describe_list_delete(ecs) -> None:
     made = ecs.create_cluster(clusterName="alpha", tags=[{"key": "team", "value": "a"}],
                               settings=[{"name": "containerInsights", "value": "enabled"}])

@@ -18,11 +18,6 @@ def error_of(call, **kw) -> tuple[str, str]:
     return e["Error"]["Code"], e["Error"]["Message"]
 
 
-@pytest.fixture(scope="module")
-def ecs(berth: BerthProcess):
-    return berth.client("ecs")
-
-
 WEB = [{"name": "web", "image": "nginx:1.25", "cpu": 256, "memory": 512,
         "memoryReservation": 128, "essential": True, "command": ["nginx", "-g", "daemon off;"],
         "entryPoint": ["/docker-entrypoint.sh"],

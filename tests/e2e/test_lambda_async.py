@@ -20,6 +20,7 @@ import pytest
 from berth_process import BerthProcess
 from botocore.exceptions import ClientError
 from lambda_packages import create_python, python_zip
+from postgres import private_database
 
 RETRY_DELAY, LEASE = 0.5, 2.0
 FAST = {"BERTH_LAMBDA_ASYNC_RETRY_DELAY": str(RETRY_DELAY),
@@ -300,16 +301,8 @@ def test_events_wait_for_a_server_with_a_worker(tmp_path: Path) -> None:
 def private_postgres(postgres_url: str) -> Iterator[str]:
     """A database of the test's own on the session's PostgreSQL: the replicas' dispatchers
     take every due event in the database."""
-    import sqlalchemy as sa
-    base = sa.engine.make_url(postgres_url)
-    name = f"async_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"CREATE DATABASE {name}")
-    yield base.set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"DROP DATABASE {name} WITH (FORCE)")
-    admin.dispose()
+    with private_database(postgres_url, "async") as private:
+        yield private
 
 
 def test_two_replicas_on_postgresql_run_each_event_once(private_postgres: str,

@@ -6,10 +6,9 @@ import time
 import uuid
 from typing import Any
 
-import botocore.exceptions
 import pytest
 
-from berth_process import BerthProcess
+from berth_process import BerthProcess, error_of
 
 HOUR = 3_600_000
 DAY = 24 * HOUR
@@ -18,18 +17,6 @@ MAX_BATCH = 1_048_576
 
 def now_ms() -> int:
     return int(time.time() * 1000)
-
-
-def error_of(call: Any, **kwargs: Any) -> dict[str, Any]:
-    with pytest.raises(botocore.exceptions.ClientError) as err:
-        call(**kwargs)
-    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
-    return err.value.response["Error"]
-
-
-@pytest.fixture(scope="module")
-def logs(berth: BerthProcess) -> Any:
-    return berth.client("logs")
 
 
 @pytest.fixture

@@ -6,28 +6,15 @@ import time
 import uuid
 from typing import Any
 
-import botocore.exceptions
 import pytest
 
-from berth_process import BerthProcess
+from berth_process import BerthProcess, error_of
 
 ACCOUNT = "000000000000"
 
 
 def unique(prefix: str = "/test/") -> str:
     return prefix + uuid.uuid4().hex[:12]
-
-
-def error_of(call: Any, **kwargs: Any) -> dict[str, Any]:
-    with pytest.raises(botocore.exceptions.ClientError) as err:
-        call(**kwargs)
-    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
-    return err.value.response["Error"]
-
-
-@pytest.fixture(scope="module")
-def logs(berth: BerthProcess) -> Any:
-    return berth.client("logs")
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from typing import Any, Iterator
 
 import pytest
 import sqlalchemy as sa
+from postgres import private_database
 
 from berth.lambda_ import async_queue as q
 from berth.lambda_.async_queue import QueuedEvent, lambda_async_events
@@ -28,15 +29,8 @@ def url(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'berth.db'}"
         return
     # A database of the test's own: claims take whatever is due in the whole table.
-    base = sa.engine.make_url(str(request.getfixturevalue("postgres_url")))
-    name = f"q_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"CREATE DATABASE {name}")
-    yield base.set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f"DROP DATABASE {name} WITH (FORCE)")
-    admin.dispose()
+    with private_database(str(request.getfixturevalue("postgres_url")), "q") as private:
+        yield private
 
 
 @pytest.fixture

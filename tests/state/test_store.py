@@ -19,6 +19,8 @@ from typing import Any, Callable, Iterator
 import pytest
 import sqlalchemy as sa
 
+from postgres import private_database
+
 from berth.state.store import Store, VersionConflict, versioned
 
 THREADS, THREAD_INCREMENTS = 8, 25          # 200 successful increments in all
@@ -273,14 +275,8 @@ def fresh_url(url: str) -> Iterator[str]:
     if url.startswith("sqlite"):
         yield url
         return
-    name = f"fresh_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    yield sa.make_url(url).set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'DROP DATABASE "{name}" WITH (FORCE)')
-    admin.dispose()
+    with private_database(url, "fresh") as private:
+        yield private
 
 
 def _schema_creator(url: str, names: list[str]) -> Callable[[], None]:

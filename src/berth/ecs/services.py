@@ -185,12 +185,7 @@ class Services:
         return {"service": service_view(row, counts)}
 
     def _update(self, conn: Connection, ctx: RequestContext, req: dict[str, Any]) -> Row:
-        cluster = get_cluster(conn, ctx.region, req.get("cluster"))
-        row = find_service(conn, ctx.region, cluster, req["service"])
-        if row is None:
-            raise errors.service_not_found()
-        if row.status != "ACTIVE":
-            raise errors.service_not_active()
+        cluster, row = _active_service(conn, ctx, req)
         values: dict[str, Any] = {}
         desired = req.get("desiredCount", row.desired_count)
         if desired != row.desired_count:
@@ -232,12 +227,7 @@ class Services:
 
     def delete_service(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
         with self.store.write() as conn:
-            cluster = get_cluster(conn, ctx.region, req.get("cluster"))
-            row = find_service(conn, ctx.region, cluster, req["service"])
-            if row is None:
-                raise errors.service_not_found()
-            if row.status != "ACTIVE":
-                raise errors.service_not_active()
+            cluster, row = _active_service(conn, ctx, req)
             if row.desired_count > 0 and not req.get("force"):
                 raise errors.invalid("The service cannot be stopped while it is scaled above 0.")
             Store.bump(conn, services, {"arn": row.arn},
@@ -286,3 +276,15 @@ class Services:
         if len(found) > limit:
             out["nextToken"] = paging.encode(found[limit - 1])
         return out
+
+
+def _active_service(conn: Connection, ctx: RequestContext, req: dict[str, Any]
+                    ) -> tuple[Row, Row]:
+    """The cluster and the ACTIVE service a request names, or the ECS error."""
+    cluster = get_cluster(conn, ctx.region, req.get("cluster"))
+    row = find_service(conn, ctx.region, cluster, req["service"])
+    if row is None:
+        raise errors.service_not_found()
+    if row.status != "ACTIVE":
+        raise errors.service_not_active()
+    return cluster, row

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ..images import HOST_IMAGE
 from ..oci import RLIMIT_NAMES, resolve_user
+from ..sandbox_spec import MIB
 from .base import (
     DEFAULT_PATH,
     CannotStart,
@@ -33,8 +34,6 @@ from .shim import session_members
 from .supervised import SupervisedDriver, is_root, read_json, write_json
 
 log = logging.getLogger(__name__)
-
-MIB = 1024 * 1024
 
 
 def nice_for_shares(shares: int | None) -> int:
