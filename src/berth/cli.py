@@ -8,7 +8,16 @@ from pathlib import Path
 
 import click
 
-from .config import ENDPOINT_FILE, Settings
+from .config import DATA_DIR_VARIABLE, Client, NoBerth, Settings, client_for, find_data_dir
+
+# The client commands' --data-dir: they find a data dir, never make one.
+CLIENT_DATA_DIR_HELP = (f"The data dir of the berth to use [${DATA_DIR_VARIABLE}, else ./.berth]; "
+                        "it must exist.")
+
+
+def _client_data_dir(fn):  # type: ignore[no-untyped-def]
+    return click.option("--data-dir", type=click.Path(path_type=Path), default=None,
+                        help=CLIENT_DATA_DIR_HELP)(fn)
 
 
 def _server_options(fn):  # type: ignore[no-untyped-def]
@@ -16,7 +25,8 @@ def _server_options(fn):  # type: ignore[no-untyped-def]
         click.option("--host", default=None, help="Address to listen on [127.0.0.1]."),
         click.option("--port", type=int, default=None, help="Port to listen on [4750]."),
         click.option("--data-dir", type=click.Path(path_type=Path), default=None,
-                     help="Where state lives [./.berth]."),
+                     help=f"Where state lives, created if missing [${DATA_DIR_VARIABLE}, "
+                          "else ./.berth]."),
         click.option("--database-url", default=None,
                      help="SQLAlchemy URL [sqlite in the data dir]; postgresql+psycopg://…"),
         click.option("--access-key", default=None, help="Access key id clients sign with."),
@@ -27,6 +37,7 @@ def _server_options(fn):  # type: ignore[no-untyped-def]
 
 
 @click.group()
+@click.version_option(package_name="berth", prog_name="berth")
 def main() -> None:
     """berth: containers on a cluster and functions on events, behind the AWS APIs."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s",
@@ -39,8 +50,7 @@ def _announce(settings: Settings, what: str) -> None:
     click.echo("point AWS clients at it with:")
     for key, value in settings.client_env().items():
         click.echo(f"  export {key}={shlex.quote(value)}")
-    click.echo(f"or: eval \"$(berth env --data-dir {shlex.quote(str(settings.data_dir))})\"",
-               nl=True)
+    click.echo(f"or: eval \"$(berth env --data-dir {shlex.quote(str(settings.data_dir))})\"")
 
 
 @main.command()
@@ -73,7 +83,8 @@ def up(**flags: object) -> None:
 @click.option("--driver", type=click.Choice(["docker", "runc", "process"]), default=None,
               help="Container driver [detected: docker, else runc as root, else process].")
 @click.option("--data-dir", type=click.Path(path_type=Path), default=None,
-              help="Where containers, images and the agent's state live [./.berth].")
+              help="Where containers, images and the agent's state live, created if missing "
+                   f"[${DATA_DIR_VARIABLE}, else ./.berth].")
 @click.option("--access-key", default=None, help="Access key id to sign with.")
 @click.option("--secret-key", default=None, help="Secret key to sign with.")
 @click.option("--region", default=None, help="Region to sign with [us-east-1].")
@@ -93,16 +104,16 @@ def agent(endpoint: str | None, cluster: str | None, driver: str | None,
 
 
 @main.command()
-@click.option("--data-dir", type=click.Path(path_type=Path), default=None)
+@_client_data_dir
 def env(data_dir: Path | None) -> None:
-    """Print the exports that point AWS SDKs and the AWS CLI at a running berth."""
-    settings = Settings.load(data_dir=data_dir)
-    if not (settings.data_dir / "credentials.json").exists() and not settings.access_key:
-        raise click.ClickException(f"no berth data dir at {settings.data_dir} (run `berth up`)")
-    settings.ensure_credentials()
-    endpoint_file = settings.data_dir / ENDPOINT_FILE
-    endpoint = endpoint_file.read_text().strip() if endpoint_file.exists() else None
-    for key, value in settings.client_env(endpoint).items():
+    """Print the exports that point AWS SDKs, the AWS CLI and berth's client commands at a
+    running berth (its endpoint, keys, region and data dir)."""
+    try:
+        found = find_data_dir(data_dir)
+        client = Client.of_data_dir(found)
+    except NoBerth as exc:
+        raise click.ClickException(str(exc)) from None
+    for key, value in {**client.env(), DATA_DIR_VARIABLE: str(found)}.items():
         click.echo(f"export {key}={shlex.quote(value)}")
 
 
@@ -115,15 +126,16 @@ def logs() -> None:
 @click.argument("group")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new events.")
 @click.option("--since", default=600, type=int, help="Start this many seconds ago.")
-@click.option("--data-dir", type=click.Path(path_type=Path), default=None)
+@_client_data_dir
 def logs_tail(group: str, follow: bool, since: int, data_dir: Path | None) -> None:
-    """Print a log group's events as they arrive."""
+    """Print a log group's events as they arrive (from the berth that AWS_ENDPOINT_URL and the
+    AWS_* keys name, or else the data dir's)."""
     from .logs.tail import tail
-    settings = Settings.load(data_dir=data_dir)
-    settings.ensure_credentials()
-    endpoint_file = settings.data_dir / ENDPOINT_FILE
-    endpoint = endpoint_file.read_text().strip() if endpoint_file.exists() else settings.endpoint
-    tail(settings.client_env(endpoint), group, follow=follow, since_seconds=since)
+    try:
+        client = client_for(data_dir)
+    except NoBerth as exc:
+        raise click.ClickException(str(exc)) from None
+    tail(client.env(), group, follow=follow, since_seconds=since)
 
 
 @main.group()
@@ -134,11 +146,11 @@ def image() -> None:
 @image.command("import")
 @click.argument("file", type=click.Path(exists=True, path_type=Path))
 @click.option("--name", default=None, help="Name the image (NAME[:TAG]) instead of the archive's.")
-@click.option("--data-dir", type=click.Path(path_type=Path), default=None)
+@_client_data_dir
 def image_import(file: Path, name: str | None, data_dir: Path | None) -> None:
     """Import an OCI image layout or `docker save` archive (directory or tar)."""
-    from .agent.images import ImageError, ImageStore
-    store = ImageStore(Settings.load(data_dir=data_dir).data_dir)
+    from .agent.images import ImageError
+    store = _image_store(data_dir)
     try:
         imported = store.import_archive(file, name=name)
     except ImageError as exc:
@@ -148,17 +160,26 @@ def image_import(file: Path, name: str | None, data_dir: Path | None) -> None:
 
 
 @image.command("ls")
-@click.option("--data-dir", type=click.Path(path_type=Path), default=None)
+@_client_data_dir
 def image_ls(data_dir: Path | None) -> None:
-    """List the images in the local store."""
-    from .agent.images import ImageStore
+    """List the images in the local store (`host`, the host's own file system, is not
+    stored: every runc agent can run it)."""
     rows = [(name, img.short_id, f"{img.size / 1e6:.1f} MB")
-            for img in ImageStore(Settings.load(data_dir=data_dir).data_dir).list()
+            for img in _image_store(data_dir).list()
             for name in (img.names or ["<none>"])]
     width = max([len("NAME")] + [len(r[0]) for r in rows])
     click.echo(f"{'NAME':<{width}}  {'IMAGE ID':<12}  SIZE")
     for row_name, short_id, size in rows:
         click.echo(f"{row_name:<{width}}  {short_id:<12}  {size}")
+
+
+def _image_store(data_dir: Path | None):  # type: ignore[no-untyped-def]
+    """The image store of an existing data dir (the runc agent on it runs from there)."""
+    from .agent.images import ImageStore
+    try:
+        return ImageStore(find_data_dir(data_dir))
+    except NoBerth as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """berth's one settings object: flags first, then BERTH_* variables, then defaults.
 
 The access keys live in the data dir (mode 0600) unless given; the first start generates them, so
-`berth env` can later print the same keys for the running data dir.
+`berth env` can later print the same keys for the running data dir. Only the commands that run
+berth (`up`, `server`, `agent`) create a data dir; the client commands (`env`, `logs`, `image`)
+find their berth through `client_for` and `find_data_dir`, which never write anything.
 """
 from __future__ import annotations
 
@@ -18,6 +20,13 @@ DEFAULT_REGION = "us-east-1"
 DEFAULT_ACCOUNT = "000000000000"
 CREDENTIALS_FILE = "credentials.json"
 ENDPOINT_FILE = "endpoint"
+DATA_DIR_VARIABLE = "BERTH_DATA_DIR"
+# What a directory holds once any berth process has used it as its data dir.
+_DATA_DIR_MARKS = (CREDENTIALS_FILE, ENDPOINT_FILE, "berth.db", "agent", "images")
+
+
+class NoBerth(Exception):
+    """A client command found no berth to talk to (the message says where it looked)."""
 
 
 @dataclass
@@ -167,11 +176,80 @@ class Settings:
             json.dump(stored, f)
         os.chmod(path, 0o600)
 
-    def client_env(self, endpoint: str | None = None) -> dict[str, str]:
-        """The variables that point any AWS SDK or the AWS CLI at this berth."""
-        return {
-            "AWS_ENDPOINT_URL": endpoint or self.endpoint,
-            "AWS_ACCESS_KEY_ID": self.access_key or "",
-            "AWS_SECRET_ACCESS_KEY": self.secret_key or "",
-            "AWS_DEFAULT_REGION": self.region,
-        }
+    def client_env(self) -> dict[str, str]:
+        """The variables that point any AWS SDK, the AWS CLI and berth's own client commands
+        at this berth."""
+        return {**Client(self.endpoint, self.access_key or "", self.secret_key or "",
+                         self.region).env(), DATA_DIR_VARIABLE: str(self.data_dir)}
+
+
+@dataclass(frozen=True)
+class Client:
+    """Where a client command sends its requests, and the keys it signs them with."""
+    endpoint: str
+    access_key: str
+    secret_key: str
+    region: str = DEFAULT_REGION
+
+    def env(self) -> dict[str, str]:
+        return {"AWS_ENDPOINT_URL": self.endpoint, "AWS_ACCESS_KEY_ID": self.access_key,
+                "AWS_SECRET_ACCESS_KEY": self.secret_key, "AWS_DEFAULT_REGION": self.region}
+
+    @classmethod
+    def of_data_dir(cls, data_dir: Path) -> "Client":
+        """The berth that runs on `data_dir`: its endpoint file and keys (never generated)."""
+        try:
+            stored = json.loads((data_dir / CREDENTIALS_FILE).read_text())
+            keys = stored["access_key"], stored["secret_key"]
+        except (OSError, ValueError, KeyError, TypeError):
+            raise NoBerth(f"no berth keys in {data_dir} (no readable {CREDENTIALS_FILE}: "
+                          "run `berth up` there first)") from None
+        endpoint_file = data_dir / ENDPOINT_FILE
+        endpoint = (endpoint_file.read_text().strip() if endpoint_file.exists() else ""
+                    ) or f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
+        region = os.environ.get("BERTH_REGION") or DEFAULT_REGION
+        return cls(endpoint, *keys, region)
+
+
+def is_data_dir(path: Path) -> bool:
+    return path.is_dir() and any((path / mark).exists() for mark in _DATA_DIR_MARKS)
+
+
+def find_data_dir(flag: Path | None) -> Path:
+    """The data dir a client command works on: --data-dir, else BERTH_DATA_DIR, else ./.berth.
+    Raises NoBerth when that is no berth data dir; never creates one."""
+    given = flag or os.environ.get(DATA_DIR_VARIABLE) or None
+    path = Path(given or ".berth").resolve()
+    if not is_data_dir(path):
+        how = ("--data-dir" if flag else DATA_DIR_VARIABLE if given
+               else f"the current folder (no --data-dir, no {DATA_DIR_VARIABLE})")
+        raise NoBerth(f"no berth data dir at {path} (from {how}); run `berth up` there, or "
+                      f"`eval \"$(berth env --data-dir DIR)\"` to export {DATA_DIR_VARIABLE} "
+                      "and the AWS_* variables")
+    if flag is None and not given:
+        _check_same_berth(path)
+    return path
+
+
+def _check_same_berth(data_dir: Path) -> None:
+    """A data dir found only because it is in the current folder must belong to the berth
+    AWS_ENDPOINT_URL names, if that is set: otherwise the command would act on another one."""
+    named = (os.environ.get("AWS_ENDPOINT_URL") or "").rstrip("/")
+    endpoint_file = data_dir / ENDPOINT_FILE
+    own = endpoint_file.read_text().strip().rstrip("/") if endpoint_file.exists() else ""
+    if named and own and named != own:
+        raise NoBerth(f"{data_dir} is the data dir of the berth at {own}, but AWS_ENDPOINT_URL "
+                      f"is {named}; name the data dir with --data-dir or {DATA_DIR_VARIABLE}")
+
+
+def client_for(data_dir_flag: Path | None) -> Client:
+    """The berth a client command talks to: the data dir named with --data-dir; else the
+    AWS_ENDPOINT_URL/AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY set in the environment (what
+    `berth env` exports); else the data dir of find_data_dir."""
+    env = os.environ
+    if data_dir_flag is None and all(env.get(k) for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID",
+                                                          "AWS_SECRET_ACCESS_KEY")):
+        return Client(env["AWS_ENDPOINT_URL"], env["AWS_ACCESS_KEY_ID"],
+                      env["AWS_SECRET_ACCESS_KEY"],
+                      env.get("AWS_DEFAULT_REGION") or env.get("AWS_REGION") or DEFAULT_REGION)
+    return Client.of_data_dir(find_data_dir(data_dir_flag))

@@ -95,3 +95,103 @@ def test_env_without_a_data_dir_is_a_clear_error(tmp_path: Path) -> None:
     assert done.returncode != 0
     assert "no berth data dir" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def _exports(text: str) -> dict[str, str]:
+    """`export K=V` lines (as `berth env` prints them) as a dict."""
+    import shlex
+    out = {}
+    for line in text.splitlines():
+        key, _, value = line.removeprefix("export ").partition("=")
+        out[key] = shlex.split(value)[0] if value else ""
+    return out
+
+
+def test_client_commands_follow_the_exported_variables_from_any_folder(tmp_path: Path) -> None:
+    """From a folder that is not the data dir's, with nothing but what `berth env` exported,
+    `berth logs tail`, `berth image import/ls` and `berth env` reach the running berth and its
+    image store, and none of them makes a data dir of its own."""
+    from agent_process import container, stopped, wait_task
+    from images import busybox_archive
+    up = BerthProcess(tmp_path / "data", command="up").start()
+    try:
+        printed = subprocess.run([*BERTH, "env", "--data-dir", str(up.data_dir)],
+                                 capture_output=True, text=True, timeout=30, check=True).stdout
+        exported = _exports(printed)
+        assert exported["AWS_ENDPOINT_URL"] == up.endpoint
+        assert exported["BERTH_DATA_DIR"] == str(up.data_dir)
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
+        clean = {k: v for k, v in os.environ.items()
+                 if not k.startswith(("AWS_", "BERTH_"))}
+        env = {**clean, **exported}
+
+        def berth(*args: str) -> subprocess.CompletedProcess[str]:
+            done = subprocess.run([*BERTH, *args], cwd=elsewhere, env=env, capture_output=True,
+                                  text=True, timeout=60)
+            assert done.returncode == 0, done.stderr
+            assert "Traceback" not in done.stderr
+            return done
+
+        assert _exports(berth("env").stdout) == exported
+
+        logs = up.client("logs")
+        logs.create_log_group(logGroupName="/from/elsewhere")
+        logs.create_log_stream(logGroupName="/from/elsewhere", logStreamName="s")
+        logs.put_log_events(logGroupName="/from/elsewhere", logStreamName="s", logEvents=[
+            {"timestamp": int(time.time() * 1000), "message": "seen from elsewhere"}])
+        assert "seen from elsewhere" in berth("logs", "tail", "/from/elsewhere").stdout
+
+        archive = busybox_archive(tmp_path / "mine.tar", name="mine/busybox:1")
+        assert "mine/busybox:1" in berth("image", "import", str(archive)).stdout
+        assert "mine/busybox:1" in berth("image", "ls").stdout
+
+        ecs = up.client("ecs")
+        deadline = time.monotonic() + 20
+        while not ecs.list_container_instances()["containerInstanceArns"]:
+            assert time.monotonic() < deadline, up.log_path.read_text()
+            time.sleep(0.1)
+        inst = ecs.describe_container_instances(containerInstances=ecs.list_container_instances()[
+            "containerInstanceArns"])["containerInstances"][0]
+        # The image store is the runc driver's (a Docker Engine keeps its own images).
+        if {a["name"]: a.get("value") for a in inst["attributes"]}["berth.driver"] == "runc":
+            ecs.register_task_definition(family="mine", containerDefinitions=[{
+                "name": "mine", "image": "mine/busybox:1", "memory": 32,
+                "command": ["sh", "-c", "exit 7"]}])
+            arn = ecs.run_task(taskDefinition="mine")["tasks"][0]["taskArn"]
+            task = wait_task(ecs, "default", arn, stopped)
+            assert container(task, "mine")["exitCode"] == 7, task
+        assert list(elsewhere.iterdir()) == []      # no ./.berth made here
+    finally:
+        up.stop()
+
+
+def test_client_commands_without_a_berth_make_nothing_and_say_why(tmp_path: Path) -> None:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "BERTH_"))}
+    for args in (["env"], ["logs", "tail", "/x"], ["image", "ls"],
+                 ["image", "import", str(Path(__file__))]):
+        done = subprocess.run([*BERTH, *args], cwd=tmp_path, env=clean, capture_output=True,
+                              text=True, timeout=30)
+        assert done.returncode != 0, args
+        assert "no berth data dir at" in done.stderr, (args, done.stderr)
+        assert "Traceback" not in done.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_every_data_dir_option_is_explained_and_version_is_printed() -> None:
+    import click
+
+    from berth.cli import main
+    seen = 0
+    stack: list[click.Command] = [main]
+    while stack:
+        cmd = stack.pop()
+        if isinstance(cmd, click.Group):
+            stack.extend(cmd.commands.values())
+        for param in cmd.params:
+            if param.name == "data_dir":
+                seen += 1
+                assert isinstance(param, click.Option) and param.help, cmd.name
+    assert seen >= 7        # up, server, agent, env, logs tail, image import, image ls
+    done = subprocess.run([*BERTH, "--version"], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 0 and done.stdout.startswith("berth, version ")
