@@ -14,8 +14,10 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[test,bench]'
 	touch $(STAMP)
 
+# berth's built-in image (busybox), built from the host's busybox-static once it is installed.
 install: $(STAMP)
 	@bash scripts/system-packages.sh
+	@$(BIN)/python -m berth.agent.archives $(VENV)/share/berth/images
 
 up: install
 	$(BIN)/berth up

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages berth's drivers and tests use, when they are missing:
 # PostgreSQL (store tests), Docker Engine and runc (container drivers), busybox-static
-# (test images are built from it, since no image can be pulled), Chromium (the web
+# (berth's built-in image and the test images are built from it, since no image can be
+# pulled), tini (the init of containers with initProcessEnabled), Chromium (the web
 # console's browser tests).
 set -euo pipefail
 need=()
@@ -9,6 +10,7 @@ ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v dockerd >/dev/null 2>&1 || need+=(docker.io)
 command -v runc >/dev/null 2>&1 || need+=(runc)
 [ -x /bin/busybox ] || need+=(busybox-static)
+[ -x /usr/bin/tini-static ] || need+=(tini)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then

@@ -79,6 +79,19 @@ def http_get(url: str, timeout: float = 10) -> str:
             time.sleep(0.1)
 
 
+def remove_task_containers(data_dir: Path, task_arns: list[str]) -> None:
+    """Remove what the tasks left on the driver `berth up` chose for `data_dir` (its agent
+    keeps a task's containers a while after it stops, and a test's data dir goes)."""
+    from berth.agent.drivers.detect import detect_driver
+    driver = detect_driver(data_dir)
+    try:
+        for arn in task_arns:
+            for st in driver.list({"berth.task-arn": arn}):
+                driver.remove(st.id)
+    finally:
+        driver.close()
+
+
 def describe(ecs: Any, cluster: str, arn: str) -> dict[str, Any]:
     return ecs.describe_tasks(cluster=cluster, tasks=[arn])["tasks"][0]
 

@@ -88,14 +88,18 @@ def up(**flags: object) -> None:
 @click.option("--access-key", default=None, help="Access key id to sign with.")
 @click.option("--secret-key", default=None, help="Secret key to sign with.")
 @click.option("--region", default=None, help="Region to sign with [us-east-1].")
+@click.option("--availability-zone", default=None,
+              help="The instance's ecs.availability-zone attribute [the region's a, e.g. "
+                   "us-east-1a].")
 def agent(endpoint: str | None, cluster: str | None, driver: str | None,
           data_dir: Path | None, access_key: str | None, secret_key: str | None,
-          region: str | None) -> None:
+          region: str | None, availability_zone: str | None) -> None:
     """Join a cluster as a container instance and run the tasks it is given."""
     from .agent.agent import AgentError, run_agent
     settings = Settings.load(agent_endpoint=endpoint, agent_cluster=cluster,
                              agent_driver=driver, data_dir=data_dir, access_key=access_key,
-                             secret_key=secret_key, region=region)
+                             secret_key=secret_key, region=region,
+                             agent_availability_zone=availability_zone)
     try:
         code = run_agent(settings)
     except AgentError as exc:

@@ -11,6 +11,7 @@ import json
 import os
 import secrets
 import string
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -84,6 +85,11 @@ class Settings:
     agent_pids_limit: int | None = None     # per container; label berth.pids-limit overrides
     agent_cleanup_wait: float = 60.0        # a stopped task's containers are removed after
     agent_poll_wait: float = 20.0           # seconds the server may hold an assignment poll
+    agent_availability_zone: str | None = None   # ecs.availability-zone [<region>a]
+    # Built-in images (`docker save` archives) that `make install` builds; agents offer them
+    # to their driver, so they run with no registry (see agent/archives.py).
+    builtin_images: Path = field(
+        default_factory=lambda: Path(sys.prefix) / "share" / "berth" / "images")
 
     @classmethod
     def load(cls, **flags: object) -> "Settings":
@@ -103,7 +109,8 @@ class Settings:
                            ("agent_reserved_memory", int), ("agent_reserved_ports", str),
                            ("agent_port_range", str), ("agent_stop_timeout", int),
                            ("agent_start_timeout", int), ("agent_pids_limit", int),
-                           ("agent_cleanup_wait", float), ("agent_poll_wait", float)):
+                           ("agent_cleanup_wait", float), ("agent_poll_wait", float),
+                           ("agent_availability_zone", str), ("builtin_images", Path)):
             given = flags.get(name)
             if given is None:
                 given = env.get("BERTH_" + name.upper())
@@ -140,6 +147,11 @@ class Settings:
             return path.read_text().strip().rstrip("/")
         host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
         return f"http://{host}:{self.port}"
+
+    @property
+    def availability_zone(self) -> str:
+        """The zone an agent reports (ecs.availability-zone): given, else the region's "a"."""
+        return self.agent_availability_zone or f"{self.region}a"
 
     def agent_extra_reserved_ports(self) -> list[int]:
         return [int(p) for p in self.agent_reserved_ports.replace(" ", "").split(",") if p]

@@ -159,6 +159,11 @@ def test_normalize_name() -> None:
 def test_cli_import_and_ls(tmp_path: Path) -> None:
     data = tmp_path / "data"
     archive = busybox_archive(tmp_path / "bb.tar")
+    refused = subprocess.run([str(BERTH), "image", "import", str(archive), "--data-dir",
+                              str(data)], capture_output=True, text=True, timeout=60)
+    assert refused.returncode != 0 and "no berth data dir at" in refused.stderr
+    assert not data.exists()        # only up, server and agent make data dirs
+    (data / "images").mkdir(parents=True)   # as an agent's first start leaves it
     out = subprocess.run([str(BERTH), "image", "import", str(archive), "--name", "bb:1",
                           "--data-dir", str(data)], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr

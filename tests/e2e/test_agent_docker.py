@@ -3,6 +3,7 @@ DOCKER_HOST) runs ECS tasks: exit codes, static and dynamic host ports in bridge
 missing image's CannotPullContainerError."""
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,7 +25,8 @@ def agent(berth: BerthProcess, docker_host: str, tmp_path_factory: pytest.TempPa
     client.images.load(busybox_archive(tmp / "busybox.tar").read_bytes())
     berth.client("ecs").create_cluster(clusterName=CLUSTER)
     proc = AgentProcess(berth, tmp / "data", CLUSTER, "docker",
-                        env={"DOCKER_HOST": docker_host}).start()
+                        env={"DOCKER_HOST": docker_host,
+                             "BERTH_AGENT_AVAILABILITY_ZONE": "us-east-1c"}).start()
     yield proc
     proc.stop()
     for c in client.containers.list(all=True, filters={
@@ -38,6 +40,7 @@ def test_registers_as_a_docker_instance(agent: AgentProcess, ecs: Any) -> None:
         cluster=CLUSTER, containerInstances=[agent.instance_arn])["containerInstances"][0]
     attrs = {a["name"]: a.get("value") for a in inst["attributes"]}
     assert attrs["berth.driver"] == "docker" and inst["agentConnected"] is True
+    assert attrs["ecs.availability-zone"] == "us-east-1c"      # as the agent was told
 
 
 def test_task_runs_to_its_exit_code(agent: AgentProcess, ecs: Any) -> None:
@@ -81,3 +84,36 @@ def test_missing_image_is_cannot_pull(agent: AgentProcess, ecs: Any) -> None:
         "name": "c", "image": "berth-test/not-there:1", "memory": 16, "command": ["true"]}])
     task = wait_task(ecs, CLUSTER, arn, stopped, timeout=60, agent=agent)
     assert task["stoppedReason"].startswith("CannotPullContainerError: ")
+    assert task["stopCode"] == "TaskFailedToStart"
+    # What the engine has, and berth's built-in image, are what it can run instead.
+    for runnable in (TEST_IMAGE, "busybox:latest"):
+        assert runnable in task["stoppedReason"], task["stoppedReason"]
+
+
+def test_the_built_in_busybox_image_is_loaded_when_a_task_names_it(agent: AgentProcess,
+                                                                    ecs: Any) -> None:
+    arn = run_task(ecs, CLUSTER, "d-builtin", [{
+        "name": "bb", "image": "busybox", "memory": 16, "command": ["sh", "-c", "exit 6"]}])
+    task = wait_task(ecs, CLUSTER, arn, stopped, timeout=60, agent=agent)
+    assert container(task, "bb")["exitCode"] == 6, task
+
+
+def test_init_process_lets_a_pid_1_sleep_stop_on_sigterm(agent: AgentProcess, ecs: Any) -> None:
+    arn = run_task(ecs, CLUSTER, "d-pid1", [{
+        "name": "sleeper", "image": TEST_IMAGE, "memory": 16, "stopTimeout": 30,
+        "command": ["sleep", "300"], "linuxParameters": {"initProcessEnabled": True}}])
+    wait_task(ecs, CLUSTER, arn, running, agent=agent)
+    began = time.monotonic()
+    ecs.stop_task(cluster=CLUSTER, task=arn)
+    task = wait_task(ecs, CLUSTER, arn, stopped, agent=agent)
+    assert time.monotonic() - began < 10            # not the 30 s stopTimeout
+    assert container(task, "sleeper")["exitCode"] == 143
+    arn = run_task(ecs, CLUSTER, "d-pid1-noinit", [{
+        "name": "sleeper", "image": TEST_IMAGE, "memory": 16, "stopTimeout": 2,
+        "command": ["sleep", "300"]}])
+    wait_task(ecs, CLUSTER, arn, running, agent=agent)
+    began = time.monotonic()
+    ecs.stop_task(cluster=CLUSTER, task=arn)
+    task = wait_task(ecs, CLUSTER, arn, stopped, agent=agent)
+    assert time.monotonic() - began >= 2
+    assert container(task, "sleeper")["exitCode"] == 137

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 from agent_process import (AgentProcess, container, http_get, run_task, runc_agent, running,
                            stopped, wait_task)
-from berth_process import BerthProcess, free_port
+from berth_process import BERTH, BerthProcess, free_port
 from images import TEST_IMAGE
 
 
@@ -58,6 +59,7 @@ def test_joins_with_the_hosts_real_resources(berth: BerthProcess, agent: AgentPr
     assert {"22", "2375", "2376", str(berth.port)} <= set(res["PORTS"]["stringSetValue"])
     attrs = {a["name"]: a.get("value") for a in inst["attributes"]}
     assert attrs["ecs.os-type"] == "linux" and attrs["berth.driver"] == "runc"
+    assert attrs["ecs.availability-zone"] == "us-east-1a"       # the region's default zone
     assert attrs["ecs.cpu-architecture"] in ("x86_64", "arm64")
     assert "com.amazonaws.ecs.capability.logging-driver.awslogs" in attrs
     assert inst["versionInfo"]["agentHash"] == "berth-runc"
@@ -78,6 +80,7 @@ def test_task_runs_reports_its_exit_code_and_ships_its_logs_in_order(
     main = container(task, "main")
     assert (main["lastStatus"], main["exitCode"]) == ("STOPPED", 3)
     assert task["stoppedReason"] == "Essential container in task exited"
+    assert task["stopCode"] == "EssentialContainerExited"
     assert task["pullStartedAt"] <= task["pullStoppedAt"] <= task["executionStoppedAt"]
     # Shipped before the task was reported STOPPED, every line, in the order written.
     stream = f"exit3/main/{arn.rsplit('/', 1)[-1]}"
@@ -214,4 +217,52 @@ def test_what_cannot_run_stops_with_a_clear_reason(agent: AgentProcess, ecs: Any
     task = wait_task(ecs, CLUSTER, arn, stopped, agent=agent)
     assert task["stoppedReason"].startswith(reason), task["stoppedReason"]
     assert container(task, "c")["reason"].startswith(reason)
+    assert task["stopCode"] == "TaskFailedToStart"      # never ran: not an essential exit
+    if reason.startswith("CannotPull"):
+        # It says what this host can run instead: its images, and the host's file system.
+        for runnable in ("busybox:latest", TEST_IMAGE, "host (the host's file system"):
+            assert runnable in task["stoppedReason"], task["stoppedReason"]
+
+
+def test_the_built_in_busybox_image_runs_with_nothing_imported(agent: AgentProcess,
+                                                               ecs: Any) -> None:
+    """`make install` built busybox:latest from the host's busybox-static; the agent imported
+    it into its store at start, so `busybox` runs as a newcomer would type it."""
+    listed = subprocess.run([*BERTH, "image", "ls", "--data-dir", str(agent.data_dir)],
+                            capture_output=True, text=True, timeout=30, check=True).stdout
+    assert "busybox:latest" in listed.split()
+    arn = run_task(ecs, CLUSTER, "builtin", [{
+        "name": "bb", "image": "busybox", "memory": 16,
+        "command": ["sh", "-c", "test -x /bin/busybox && exit 4"]}])
+    task = wait_task(ecs, CLUSTER, arn, stopped, agent=agent)
+    assert container(task, "bb")["exitCode"] == 4, task
+
+
+@pytest.mark.parametrize("image", [TEST_IMAGE, "host"])
+def test_init_process_lets_a_pid_1_sleep_stop_on_sigterm(agent: AgentProcess, ecs: Any,
+                                                          image: str) -> None:
+    """`sleep` as PID 1 ignores SIGTERM (the kernel drops signals PID 1 has no handler for),
+    so StopTask waits out stopTimeout and kills it; with initProcessEnabled an init is PID 1,
+    passes SIGTERM on, and the sleep ends at once."""
+    family = "pid1-" + ("host" if image == "host" else "bb")
+    arn = run_task(ecs, CLUSTER, family, [{
+        "name": "sleeper", "image": image, "memory": 16, "stopTimeout": 30,
+        "command": ["sleep", "300"], "linuxParameters": {"initProcessEnabled": True}}])
+    wait_task(ecs, CLUSTER, arn, running, agent=agent)
+    began = time.monotonic()
+    ecs.stop_task(cluster=CLUSTER, task=arn)
+    task = wait_task(ecs, CLUSTER, arn, stopped, agent=agent)
+    assert time.monotonic() - began < 10            # not the 30 s stopTimeout
+    assert container(task, "sleeper")["exitCode"] == 143        # 128 + SIGTERM
+    assert task["stopCode"] == "UserInitiated"
+
+    arn = run_task(ecs, CLUSTER, family + "-noinit", [{
+        "name": "sleeper", "image": image, "memory": 16, "stopTimeout": 2,
+        "command": ["sleep", "300"]}])
+    wait_task(ecs, CLUSTER, arn, running, agent=agent)
+    began = time.monotonic()
+    ecs.stop_task(cluster=CLUSTER, task=arn)
+    task = wait_task(ecs, CLUSTER, arn, stopped, agent=agent)
+    assert time.monotonic() - began >= 2            # SIGTERM ignored: killed at stopTimeout
+    assert container(task, "sleeper")["exitCode"] == 137
 

@@ -5,11 +5,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from agent_process import container, stopped, wait_task
+from agent_process import container, remove_task_containers, stopped, wait_task
 from berth_process import BerthProcess
 from botocore.exceptions import ClientError
-
-from berth.agent.drivers.detect import detect_driver
 
 
 def test_berth_up_runs_a_newcomers_first_task(tmp_path: Path) -> None:
@@ -47,7 +45,4 @@ def test_berth_up_runs_a_newcomers_first_task(tmp_path: Path) -> None:
         began = time.monotonic()
         assert up.stop() == 0
         assert time.monotonic() - began < 10     # the local agent does not hold up the stop
-        driver = detect_driver(up.data_dir)
-        for st in driver.list({"berth.task-arn": arn}) if arn else []:
-            driver.remove(st.id)
-        driver.close()
+        remove_task_containers(up.data_dir, [arn] if arn else [])

@@ -111,9 +111,10 @@ def test_client_commands_follow_the_exported_variables_from_any_folder(tmp_path:
     """From a folder that is not the data dir's, with nothing but what `berth env` exported,
     `berth logs tail`, `berth image import/ls` and `berth env` reach the running berth and its
     image store, and none of them makes a data dir of its own."""
-    from agent_process import container, stopped, wait_task
+    from agent_process import container, remove_task_containers, stopped, wait_task
     from images import busybox_archive
     up = BerthProcess(tmp_path / "data", command="up").start()
+    arn = ""
     try:
         printed = subprocess.run([*BERTH, "env", "--data-dir", str(up.data_dir)],
                                  capture_output=True, text=True, timeout=30, check=True).stdout
@@ -164,6 +165,7 @@ def test_client_commands_follow_the_exported_variables_from_any_folder(tmp_path:
         assert list(elsewhere.iterdir()) == []      # no ./.berth made here
     finally:
         up.stop()
+        remove_task_containers(up.data_dir, [arn] if arn else [])
 
 
 def test_client_commands_without_a_berth_make_nothing_and_say_why(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from ..config import Settings
 from . import registration, resources
+from .archives import builtin_archives
 from .client import ApiError, ControlPlane, Credentials, Unreachable
 from .drivers.base import (
     LABEL_TASK_ARN,
@@ -83,6 +84,7 @@ class Agent:
                                                       s.agent_driver)
             except DriverError as exc:
                 raise AgentError(f"no container driver: {exc}") from exc
+        await asyncio.to_thread(self.driver.offer, builtin_archives(s.builtin_images))
         self.host = self._resources()
         self.api = ControlPlane(self.endpoint, self.credentials, s.region)
         self.state = AgentState.load(s.data_dir)
@@ -144,7 +146,7 @@ class Agent:
             try:
                 self.instance_arn = await registration.register(
                     self.api, self.state, self.cluster, host, attrs, self.driver.name,
-                    self.settings.data_dir)
+                    self.settings.data_dir, self.settings.availability_zone)
                 break
             except Unreachable as exc:
                 # A server starting beside us (`berth up`) answers within a moment: only a

@@ -60,6 +60,14 @@ class Image:
         return self.id.split(":", 1)[1][:12]
 
 
+def runnable(names: list[str], host: str | None = None, most: int = 8) -> str:
+    """What a host can run, for an error message: a few image names (and `host`)."""
+    shown = names[:most] + ([f"{len(names) - most} more"] if len(names) > most else [])
+    if host:
+        shown.append(f"{host} (the host's file system, read-only)")
+    return ", ".join(shown) if shown else "no images"
+
+
 def normalize_name(name: str) -> str:
     """`busybox` → `busybox:latest`; Docker Hub's implicit prefixes dropped."""
     for prefix in ("docker.io/library/", "index.docker.io/library/", "docker.io/",
@@ -92,12 +100,18 @@ class ImageStore:
                 if len(matches) == 1:
                     image_id = "sha256:" + matches[0]
         if image_id is None:
-            raise ImageNotFound(f"image {ref!r} not found in the local image store "
-                                f"(import it with `berth image import FILE`)")
+            raise ImageNotFound(f"image {ref!r} is not in this host's image store and berth "
+                                f"pulls from no registry; this host can run "
+                                f"{runnable(self.names(), HOST_IMAGE)}; add images with "
+                                "`berth image import FILE`")
         image = self._load(image_id)
         if image is None:
             raise ImageNotFound(f"image {ref!r} ({image_id}) is missing from the image store")
         return image
+
+    def names(self) -> list[str]:
+        """Every image name in the store, sorted."""
+        return sorted(self._repositories())
 
     def list(self) -> list[Image]:
         images = [self._load("sha256:" + d.name) for d in (self.root / "sha256").iterdir()]

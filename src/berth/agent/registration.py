@@ -43,8 +43,10 @@ def instance_id(data_dir: Path) -> str:
 
 
 def request(cluster: str, resources: HostResources, attributes: dict[str, str | None],
-            driver: str, data_dir: Path, region: str, known_arn: str | None
+            driver: str, data_dir: Path, region: str, known_arn: str | None, zone: str
             ) -> dict[str, Any]:
+    """RegisterContainerInstance's input. The identity document carries what ECS turns into
+    attributes: `availabilityZone` becomes ecs.availability-zone (spread by zone needs it)."""
     body: dict[str, Any] = {
         "cluster": cluster, "totalResources": resources.as_ecs(),
         "attributes": [{"name": k, "value": v} if v is not None else {"name": k}
@@ -53,7 +55,7 @@ def request(cluster: str, resources: HostResources, attributes: dict[str, str | 
                         "dockerVersion": f"berth-{driver}"},
         "instanceIdentityDocument": json.dumps({
             "instanceId": instance_id(data_dir), "region": region,
-            "instanceType": f"berth-{driver}"}),
+            "availabilityZone": zone, "instanceType": f"berth-{driver}"}),
     }
     if known_arn:
         body["containerInstanceArn"] = known_arn
@@ -62,10 +64,10 @@ def request(cluster: str, resources: HostResources, attributes: dict[str, str | 
 
 async def register(api: ControlPlane, state: AgentState, cluster: str,
                    resources: HostResources, attributes: dict[str, str | None], driver: str,
-                   data_dir: Path) -> str:
+                   data_dir: Path, zone: str) -> str:
     """Register (again) and remember the instance ARN. Raises Unreachable, ApiError."""
     known = state.instance_arn if state.cluster == cluster else None
-    body = request(cluster, resources, attributes, driver, data_dir, api.region, known)
+    body = request(cluster, resources, attributes, driver, data_dir, api.region, known, zone)
     try:
         answer = await api.ecs("RegisterContainerInstance", body)
     except ApiError as exc:

@@ -224,7 +224,7 @@ def _container(task_arn: str, c: dict[str, Any], o: dict[str, Any], network: str
         read_only_root=bool(c.get("readonlyRootFilesystem")),
         labels={**labels, LABEL_TASK_ARN: task_arn, LABEL_CONTAINER_NAME: name,
                 LABEL_INSTANCE: defaults.instance_arn},
-        stop_timeout=stop_timeout)
+        stop_timeout=stop_timeout, init=bool(linux.get("initProcessEnabled")))
     ports = []
     for pm in _get(c, "portMappings", list, []):
         if not isinstance(pm, dict) or not isinstance(pm.get("containerPort"), int):

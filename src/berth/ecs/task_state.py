@@ -25,6 +25,19 @@ log = logging.getLogger(__name__)
 ORDER = {s: i for i, s in enumerate(("PROVISIONING", "PENDING", "ACTIVATING", "RUNNING",
                                      "DEACTIVATING", "STOPPING", "DEPROVISIONING", "STOPPED"))}
 NOT_STARTED = ("PROVISIONING",)   # never handed to an agent: nothing runs yet
+# ECS's stop codes for a task that stopped on its own (no StopTask, no scheduler): its
+# containers never all started (the reason names the error that kept them from it), or an
+# essential container exited.
+FAILED_TO_START = "TaskFailedToStart"
+ESSENTIAL_EXITED = "EssentialContainerExited"
+START_ERRORS = ("CannotPullContainerError", "CannotCreateContainerError",
+                "CannotStartContainerError", "ResourceInitializationError")
+
+
+def own_stop_code(reason: str | None) -> str:
+    """The stop code of a task that stopped by itself, from the reason its agent gave."""
+    error = (reason or "").split(":", 1)[0].strip()
+    return FAILED_TO_START if error in START_ERRORS else ESSENTIAL_EXITED
 
 
 def release(conn: Connection, instance_arn: str, cpu: int, memory: int,
@@ -124,7 +137,7 @@ def advance(conn: Connection, row: Row, status: str, reason: str | None,
     if status not in ORDER or row.last_status == "STOPPED":
         return False
     if status == "STOPPED":
-        code = "EssentialContainerExited" if row.desired_status != "STOPPED" else None
+        code = own_stop_code(reason) if row.desired_status != "STOPPED" else None
         default_reason = ("Essential container in task exited"
                           if row.desired_status != "STOPPED" else None)
         return finish(conn, row, reason or default_reason, code, containers,

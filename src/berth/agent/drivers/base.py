@@ -5,7 +5,9 @@ report its `ContainerState`. Methods are synchronous; the agent calls them from 
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Iterator, Protocol
 
 # Below this the engines refuse (Docker: 6 MB) or the runtime's own init dies while joining the
@@ -66,6 +68,9 @@ class ContainerSpec:
     read_only_root: bool = False
     labels: dict[str, str] = field(default_factory=dict)
     stop_timeout: int = 30
+    # An init as PID 1 (ECS linuxParameters.initProcessEnabled, Docker's --init): it forwards
+    # signals and reaps zombies, so a command that ignores SIGTERM as PID 1 still stops on it.
+    init: bool = False
 
 
 @dataclass
@@ -153,6 +158,10 @@ class Driver(Protocol):
 
     def list(self, labels: dict[str, str]) -> list[ContainerState]:
         """Every container of this driver carrying all of `labels` (running or not)."""
+
+    def offer(self, archives: Mapping[str, Path]) -> None:
+        """Images this host has without a registry (berth's built-in ones: name → `docker
+        save` archive), to run when a task names them."""
 
     def close(self) -> None:
         """Release client resources; containers keep running."""

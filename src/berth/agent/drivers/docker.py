@@ -13,7 +13,9 @@ import signal
 import struct
 import threading
 import time
+from collections.abc import Mapping
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Iterator
 
 import docker
@@ -21,6 +23,7 @@ import docker.errors
 import docker.types
 import docker.utils
 
+from ..images import HOST_IMAGE, normalize_name, runnable
 from .base import (
     CannotStart,
     ContainerNotFound,
@@ -74,9 +77,14 @@ class DockerDriver:
         self.pull = pull
         self._bridge = bridge_network
         self._bridge_lock = threading.Lock()
+        self._offered: dict[str, Path] = {}
 
     def close(self) -> None:
         self.client.close()
+
+    def offer(self, archives: Mapping[str, Path]) -> None:
+        """Remembered, not loaded: an offered image enters the engine when a task names it."""
+        self._offered = {normalize_name(name): path for name, path in archives.items()}
 
     # -- create / start ------------------------------------------------------------------
 
@@ -101,6 +109,7 @@ class DockerDriver:
                                        type="bind" if m.source else "tmpfs",
                                        read_only=m.read_only) for m in spec.mounts] or None,
             read_only=spec.read_only_root or None,
+            init=spec.init or None,
         )
         name = _BAD_NAME_CHARS.sub("-", spec.name).lstrip("-_.") or "container"
         try:
@@ -118,23 +127,44 @@ class DockerDriver:
         return created["Id"]
 
     def _ensure_image(self, image: str) -> None:
-        if image == "host":
+        if image == HOST_IMAGE:
             raise ImageNotFound("the image 'host' runs on the host's own file system, which the"
                                 " docker driver does not offer (the runc driver does)")
         try:
             self.api.inspect_image(image)
             return
-        except docker.errors.ImageNotFound as exc:
-            if not self.pull:
-                raise ImageNotFound(f"image {image!r} is not present on the Docker Engine"
-                                    ) from exc
+        except docker.errors.ImageNotFound:
+            pass
         except docker.errors.APIError as exc:
             raise ImageNotFound(_explain(exc)) from exc
-        repository, tag = docker.utils.parse_repository_tag(image)
+        offered = self._offered.get(normalize_name(image))
+        if offered is not None:
+            try:
+                with open(offered, "rb") as archive:
+                    for _ in self.api.load_image(archive):
+                        pass
+                return
+            except (OSError, docker.errors.APIError) as exc:
+                log.warning("loading built-in image %s from %s: %s", image, offered, exc)
+        why = "berth pulls from no registry"
+        if self.pull:
+            repository, tag = docker.utils.parse_repository_tag(image)
+            try:
+                self.client.images.pull(repository, tag=tag or "latest")
+                return
+            except docker.errors.APIError as exc:
+                why = f"pulling it failed: {_explain(exc)}"
+        raise ImageNotFound(f"image {image!r} is not on the Docker Engine and {why}; this host "
+                            f"can run {runnable(self._local_images())}")
+
+    def _local_images(self) -> list[str]:
+        """The engine's tagged images and the offered ones (loaded when first used)."""
         try:
-            self.client.images.pull(repository, tag=tag or "latest")
-        except docker.errors.APIError as exc:
-            raise ImageNotFound(f"pull {image}: {_explain(exc)}") from exc
+            tags = {t for img in self.api.images() for t in img.get("RepoTags") or []
+                    if t != "<none>:<none>"}
+        except docker.errors.APIError:
+            tags = set()
+        return sorted(tags | set(self._offered))
 
     def _bridge_network(self) -> str:
         with self._bridge_lock:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import subprocess
 import time
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 
-from ..images import HOST_IMAGE, Image, ImageStore
+from ..images import HOST_IMAGE, Image, ImageError, ImageStore, normalize_name
 from ..oci import (
     RLIMIT_NAMES,
     Runc,
@@ -43,6 +45,20 @@ from .supervised import SupervisedDriver, default_rlimits
 log = logging.getLogger(__name__)
 
 CGROUP_PARENT = "/berth"
+# A container's init (initProcessEnabled) is the host's static tini, bound in read-only where
+# no image has anything (/dev is the container's own tmpfs), as Docker binds its docker-init.
+INIT_BINARIES = ("tini-static", "docker-init")
+INIT_PATH = "/dev/init"
+
+
+def find_init() -> str:
+    """The host's static init for containers; CannotStart if it has none."""
+    for name in INIT_BINARIES:
+        found = shutil.which(name)
+        if found:
+            return os.path.realpath(found)
+    raise CannotStart("initProcessEnabled needs a static init on the host (tini-static, from "
+                      "the Debian package tini)")
 
 
 class RuncDriver(SupervisedDriver):
@@ -54,6 +70,15 @@ class RuncDriver(SupervisedDriver):
         self.runc = Runc(self.data_dir / "runc", runc_binary)
         self.images = ImageStore(self.data_dir)
         self._overlay_ok = True
+
+    def offer(self, archives: Mapping[str, Path]) -> None:
+        """Import the offered images this store lacks, so `berth image ls` lists them."""
+        have = set(self.images.names())
+        for path in {p for name, p in archives.items() if normalize_name(name) not in have}:
+            try:
+                self.images.import_archive(path)
+            except ImageError as exc:
+                log.warning("built-in image %s not imported: %s", path, exc)
 
     def create(self, spec: ContainerSpec) -> str:
         validate(spec, self.network_modes)
@@ -94,6 +119,9 @@ class RuncDriver(SupervisedDriver):
         if unknown:
             raise CannotStart(f"unknown ulimit {', '.join(unknown)}")
         mounts = [SandboxMount(m.target, m.source, m.read_only) for m in spec.mounts]
+        if spec.init:
+            mounts.append(SandboxMount(INIT_PATH, find_init(), read_only=True))
+            argv = [INIT_PATH, "--", *argv]
         if spec.network == "host" and image is not None:
             mounts += [SandboxMount(f, f, read_only=True) for f in ("/etc/resolv.conf",
                                                                     "/etc/hosts")

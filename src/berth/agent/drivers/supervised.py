@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Iterator
 
@@ -186,6 +187,10 @@ class SupervisedDriver:
 
     def _remove_dir(self, cdir: Path) -> None:
         shutil.rmtree(cdir, ignore_errors=True)
+
+    def offer(self, archives: Mapping[str, Path]) -> None:
+        """The process driver runs every container on the host's file system: images play no
+        part (the runc driver overrides this)."""
 
     def close(self) -> None:
         pass
