@@ -154,6 +154,8 @@ def test_edit_an_existing_function_keeps_its_other_files(berth_up: BerthProcess,
     browser.wait_for("document.getElementById('code').value.includes('helper.PREFIX')")
     assert browser.evaluate("document.getElementById('code').value") == original
     assert "app.py (1 of 2 files)" in browser.text("#editor-file")
+    # The editor shows the function's own role, not the new-function default, and keeps it.
+    assert browser.evaluate("document.getElementById('fn-role').value") == ROLE
 
     edited = ("import helper\n\ndef handler(event, context):\n"
               "    return {'edited': helper.PREFIX, 'n': event['n'] * 2}\n")
@@ -166,6 +168,7 @@ def test_edit_an_existing_function_keeps_its_other_files(berth_up: BerthProcess,
     assert json.loads(browser.text("#result-payload")) == {"edited": "from helper", "n": 42}
     assert package_files(berth_up, "console-edit") == {"helper.py": helper,
                                                        "app.py": edited.encode()}
+    assert lam.get_function_configuration(FunctionName="console-edit")["Role"] == ROLE
 
     # A reload keeps the session (sessionStorage) and reopens the function from the URL.
     browser.navigate("about:blank")

@@ -122,9 +122,10 @@ async function refreshFunctions() {
   try { renderFunctions(await client.listFunctions()); } catch (err) { setStatus(describe(err), 'error'); }
 }
 
-function fillEditor({ title, name, runtime, handler, file, code, editing }) {
+function fillEditor({ title, name, runtime, handler, role, file, code, editing }) {
   $('editor-title').textContent = title;
   $('fn-name').value = name;
+  $('fn-role').value = role;
   const select = $('fn-runtime');
   if (![...select.options].some((o) => o.value === runtime)) select.add(new Option(runtime));
   select.value = runtime;
@@ -144,7 +145,7 @@ function newFunction() {
   history.replaceState(null, '', location.pathname);
   const runtime = 'python3.12';
   fillEditor({ title: 'New function', name: '', runtime, handler: defaultHandler(runtime),
-    file: handlerFiles(runtime, defaultHandler(runtime))[0], code: TEMPLATES.python, editing: false });
+    role: $('fn-role').defaultValue, file: handlerFiles(runtime, defaultHandler(runtime))[0], code: TEMPLATES.python, editing: false });
   setStatus('');
   for (const b of document.querySelectorAll('#function-list button')) b.className = '';
   $('fn-name').focus();
@@ -172,7 +173,7 @@ async function openFunction(name) {
     const code = entry ? new TextDecoder('utf-8', { fatal: true }).decode(entry.data) : '';
     current = { name, runtime: config.Runtime, file, entries };
     history.replaceState(null, '', `#fn=${encodeURIComponent(name)}`);
-    fillEditor({ title: name, name, runtime: config.Runtime, handler: config.Handler,
+    fillEditor({ title: name, name, runtime: config.Runtime, handler: config.Handler, role: config.Role,
       file: entries.length > 1 ? `${file} (1 of ${entries.length} files)` : file, code, editing: true });
     for (const b of document.querySelectorAll('#function-list button')) {
       b.className = b.dataset.name === name ? 'selected' : '';
@@ -202,13 +203,14 @@ async function deploy(event) {
       const runtime = $('fn-runtime').value;
       const handler = $('fn-handler').value.trim();
       const name = $('fn-name').value.trim();
+      const role = $('fn-role').value.trim();
       const file = handlerFiles(runtime, handler)[0];
       setStatus(`Creating ${name}…`);
-      await client.createFunction({ name, runtime, handler, role: $('fn-role').value.trim(),
+      await client.createFunction({ name, runtime, handler, role,
         zipBytes: zip([{ name: file, data: code }]) });
       current = { name, runtime, file, entries: [{ name: file, data: new TextEncoder().encode(code), mode: 0o644 }] };
       history.replaceState(null, '', `#fn=${encodeURIComponent(name)}`);
-      fillEditor({ title: name, name, runtime, handler, file, code, editing: true });
+      fillEditor({ title: name, name, runtime, handler, role, file, code, editing: true });
       await refreshFunctions();
       setStatus(`Created ${name}`, 'ok');
     }
