@@ -24,11 +24,12 @@ log = logging.getLogger(__name__)
 def build_services(settings: Settings, store: Store) -> list[Service]:
     from .ecs.service import EcsService
     from .lambda_.service import LambdaService
+    from .logs.constraints import AMENDMENTS as LOGS_AMENDMENTS
     from .logs.service import LogsService
     inline = store.is_sqlite
     return [
         Service("logs", LogsService(store, settings), max_body=5 * 1024 * 1024,
-                inline_quick_calls=inline),
+                inline_quick_calls=inline, amendments=LOGS_AMENDMENTS),
         Service("ecs", EcsService(store, settings), inline_quick_calls=inline,
                 writer_busy=store.writer_busy),
         Service("lambda", LambdaService(store, settings), validation_code="ValidationException",

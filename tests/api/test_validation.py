@@ -8,19 +8,22 @@ import pytest
 
 from berth.api.errors import ServiceError
 from berth.api.models import service_model
-from berth.api.validation import validate
+from berth.api.validation import Amendments, validate
+from berth.logs.constraints import AMENDMENTS as LOGS
 
 
 def check(service: str, operation: str, params: dict[str, Any],
-          code: str = "InvalidParameterException") -> dict[str, Any]:
+          code: str = "InvalidParameterException",
+          amendments: Amendments | None = None) -> dict[str, Any]:
     shape = service_model(service).operation_model(operation).input_shape
-    return validate(shape, params, code)
+    return validate(shape, params, code, amendments)
 
 
 def error(service: str, operation: str, params: dict[str, Any],
-          code: str = "InvalidParameterException") -> tuple[str, str]:
+          code: str = "InvalidParameterException",
+          amendments: Amendments | None = None) -> tuple[str, str]:
     with pytest.raises(ServiceError) as info:
-        check(service, operation, params, code)
+        check(service, operation, params, code, amendments)
     return info.value.code, info.value.message
 
 
@@ -48,14 +51,17 @@ def test_violations_are_reported_together_in_order_with_list_paths() -> None:
         "Member must have value greater than or equal to 0")
 
 
-def test_map_keys_and_values_have_their_own_paths() -> None:
+def test_a_maps_broken_keys_are_reported_once_at_the_map() -> None:
+    # AWS Lambda's answer: the map's path, its sensitive value left out, and the broken key
+    # constraints in brackets.
     code, message = error("lambda", "UpdateFunctionConfiguration", {
-        "FunctionName": "f", "Environment": {"Variables": {"1bad": "v"}},
+        "FunctionName": "f", "Environment": {"Variables": {"1bad": "v", "2bad": "w"}},
         "Timeout": 0, "MemorySize": 99_999}, "ValidationException")
     assert code == "ValidationException"
-    assert message.startswith("3 validation errors detected: Value '1bad' at "
-                              "'environment.variables.key' failed to satisfy constraint: "
-                              "Member must satisfy regular expression pattern: ")
+    assert message.startswith(
+        "3 validation errors detected: Value at 'environment.variables' failed to satisfy "
+        "constraint: Map keys must satisfy constraint: [Member must satisfy regular "
+        "expression pattern: [a-zA-Z]([a-zA-Z0-9_])+]; ")
     assert message.endswith(
         "; Value '0' at 'timeout' failed to satisfy constraint: Member must have value "
         "greater than or equal to 1; Value '99999' at 'memorySize' failed to satisfy "
@@ -89,6 +95,71 @@ def test_a_type_error_wins_over_violations_found_before_it() -> None:
     assert code == "SerializationException"
 
 
-def test_long_values_are_cut_short_in_messages() -> None:
-    _, message = error("logs", "CreateLogGroup", {"logGroupName": "x" * 600})
-    assert f"Value '{'x' * 256}...' at 'logGroupName'" in message
+def test_values_are_quoted_whole_as_aws_quotes_them() -> None:
+    # Recorded from AWS: the whole 1,025-character pattern is quoted.
+    _, message = error("logs", "DescribeMetricFilters", {"filterNamePrefix": "X" * 513})
+    assert message == (f"1 validation error detected: Value '{'X' * 513}' at "
+                       "'filterNamePrefix' failed to satisfy constraint: Member must have "
+                       "length less than or equal to 512")
+    # ... but a huge one is cut short.
+    _, message = error("logs", "TestMetricFilter", {"filterPattern": "x",
+                                                    "logEventMessages": ["m" * 200] * 51})
+    shown = "[" + ", ".join(["m" * 200] * 51)
+    assert f"Value '{shown[:8192]}...' at 'logEventMessages'" in message
+
+
+def test_structures_in_a_list_are_quoted_as_java_prints_them() -> None:
+    # AWS: "Value '[MetricTransformation(metricName=metric1, metricNamespace=namespace1,
+    # metricValue=1, defaultValue=null, ...), ...]' at 'metricTransformations'"
+    two = [{"metricName": f"metric{i}", "metricNamespace": f"namespace{i}",
+            "metricValue": "1"} for i in (1, 2)]
+    _, message = error("logs", "PutMetricFilter", {
+        "logGroupName": "g", "filterName": "f", "filterPattern": "p",
+        "metricTransformations": two})
+    assert message.startswith(
+        "1 validation error detected: Value '[MetricTransformation(metricName=metric1, "
+        "metricNamespace=namespace1, metricValue=1, defaultValue=null, ")
+    assert message.endswith("' at 'metricTransformations' failed to satisfy constraint: "
+                            "Member must have length less than or equal to 1")
+
+
+def test_sensitive_members_and_blobs_are_not_quoted() -> None:
+    _, message = error("ecs", "RegisterTaskDefinition", {
+        "family": "f", "containerDefinitions": [{"name": "c", "repositoryCredentials": {}}]})
+    assert message == ("1 validation error detected: Value null at 'containerDefinitions.1."
+                       "member.repositoryCredentials.credentialsParameter' failed to satisfy "
+                       "constraint: Member must not be null")
+    _, message = error("lambda", "PublishLayerVersion", {
+        "LayerName": "l", "Content": {"ZipFile": b""}, "CompatibleRuntimes": ["x"] * 16},
+        "ValidationException")
+    assert "Value '[x, x, x" in message
+    _, message = error("lambda", "CreateFunction", {
+        "FunctionName": "f", "Role": "arn:aws:iam::000000000000:role/r",
+        "Code": {"ZipFile": b""}, "KMSKeyArn": "", "Environment": {"Variables": {"A": "v"}},
+        "Description": "d" * 300}, "ValidationException")
+    assert "Value 'ddd" in message
+
+
+def test_amended_shapes_answer_with_aws_wording() -> None:
+    # Any group or stream name past 512 characters: AWS's own sentence, alone.
+    for op, params in (("CreateLogGroup", {"logGroupName": "X" * 513}),
+                       ("DeleteMetricFilter", {"logGroupName": "X" * 513, "filterName": "f"}),
+                       ("CreateLogStream", {"logGroupName": "g", "logStreamName": "s" * 513})):
+        assert error("logs", op, params, amendments=LOGS) == (
+            "InvalidParameterException",
+            "Invalid LogGroup or LogStream, both must have length less than or equal to 512.")
+    # A metric namespace as CloudWatch takes it, ':' included.
+    transformation = {"metricName": "m", "metricValue": "1",
+                      "metricNamespace": "A.B-c_d/1#2:metricNamespace"}
+    params = {"logGroupName": "g", "filterName": "f", "filterPattern": "p",
+              "metricTransformations": [transformation]}
+    check("logs", "PutMetricFilter", params, amendments=LOGS)
+    assert "at 'metricTransformations.1.member.metricNamespace'" in error(
+        "logs", "PutMetricFilter", params)[1]       # the model alone refuses it
+    _, message = error("logs", "PutMetricFilter", {
+        **params, "metricTransformations": [{**transformation, "metricNamespace": "a*b"}]},
+        amendments=LOGS)
+    assert "at 'metricTransformations.1.member.metricNamespace'" in message
+    # Unamended, the same shapes keep the model's rules and wording.
+    assert error("logs", "CreateLogGroup", {"logGroupName": "X" * 513})[1].startswith(
+        "1 validation error detected: Value 'XXX")

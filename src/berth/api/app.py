@@ -20,7 +20,7 @@ from botocore.model import OperationModel, ServiceModel
 from . import cors, protocol, sigv4
 from .errors import ServiceError
 from .models import RestRouter, service_model
-from .validation import validate
+from .validation import Amendments, validate
 
 # Threads for the blocking operations (as many as anyio's default pool has).
 _WORKERS = 40
@@ -88,6 +88,7 @@ class Service:
     max_body: int = 6 * 1024 * 1024
     inline_quick_calls: bool = False    # the store is embedded: quick calls run inline
     writer_busy: Callable[[], bool] = lambda: False     # whether the store's writer is taken
+    amendments: Amendments = field(default_factory=dict)    # see validation.Amendments
     model: ServiceModel = field(init=False)
 
     def __post_init__(self) -> None:
@@ -257,7 +258,7 @@ class ApiApp:
             params = protocol.parse_json_body(body)
         else:
             params = protocol.parse_rest(op, groups, raw_query, headers, body)
-        params = validate(op.input_shape, params, svc.validation_code)
+        params = validate(op.input_shape, params, svc.validation_code, svc.amendments)
         ctx = RequestContext(request_id, identity.region, self.account_id, svc.name, op.name,
                              identity.access_key, f"http://{headers.get('host', 'localhost')}")
         found = svc.handler(op.name)

@@ -76,7 +76,13 @@ def _insert(conn: sa.Connection, event: QueuedEvent, due_at: float) -> None:
 def enqueue(store: Store, event: QueuedEvent) -> None:
     """Make `event` durable, due at once. One short write transaction."""
     with store.write() as conn:
-        _insert(conn, event, event.created)
+        enqueue_in(conn, event)
+
+
+def enqueue_in(conn: sa.Connection, event: QueuedEvent) -> None:
+    """Make `event` durable, due at once, in the caller's write transaction: it commits with
+    the change that produced it (a producer's outbox row), or not at all."""
+    _insert(conn, event, event.created)
 
 
 def claimable(now: float) -> sa.ColumnElement[bool]:

@@ -84,6 +84,12 @@ def _statement(where: Any, forward: bool, has_after: bool,
 _cached_statement = lru_cache(maxsize=64)(_statement)
 
 
+def event_id(ident: int) -> str:
+    """An event's id as AWS spells event ids: 56 decimal digits (FilterLogEvents' eventId,
+    a subscription's logEvents[].id)."""
+    return f"{ident:056d}"
+
+
 def position(row: Any) -> Position:
     """The position of a row read by `scan`."""
     return (int(row[1]), int(row[0]))

@@ -17,6 +17,8 @@ from .groups import not_found
 from .retention import cutoff_ms, visible_from
 from .schema import log_events, log_groups, log_streams
 from .streams import get_stream, sequence_token
+from .subscription_payload import LogEvent
+from .subscriptions import SUBSCRIPTIONS, enqueue_deliveries
 
 # GetLogEvents' statements, built once (see cursor.scan).
 _STREAM_RETENTION = (
@@ -75,10 +77,12 @@ class LogEvents:
         now = clock.now_ms()
         key = {"region": ctx.region, "group_name": group, "name": stream}
         # One transaction: look up group and stream together, insert the accepted events in
-        # bulk, advance the stream. The caller's success means all of it is committed.
+        # bulk, advance the stream, queue what subscription filters owe. The caller's success
+        # means all of it is committed.
         with self.store.write() as conn:
             found = conn.execute(
-                sa.select(log_groups.c.retention_days, log_streams.c.version)
+                sa.select(log_groups.c.retention_days, log_streams.c.version,
+                          SUBSCRIPTIONS.label("subscriptions"))
                 .select_from(log_groups.outerjoin(log_streams, sa.and_(
                     log_streams.c.region == log_groups.c.region,
                     log_streams.c.group_name == log_groups.c.name,
@@ -91,13 +95,21 @@ class LogEvents:
             batch = check_batch(events, now, found.retention_days)
             version = int(found.version)
             if batch.end > batch.start:
-                try:
-                    conn.execute(log_events.insert(), [
-                        {"region": ctx.region, "group_name": group, "stream_name": stream,
+                rows = [{"region": ctx.region, "group_name": group, "stream_name": stream,
                          "timestamp": int(e["timestamp"]), "ingestion_time": now,
                          "message": e["message"], "size": size}
                         for e, size in zip(events[batch.start:batch.end],
-                                           batch.sizes[batch.start:batch.end])])
+                                           batch.sizes[batch.start:batch.end])]
+                try:
+                    if found.subscriptions:
+                        # The deliveries carry the events' ids, so they are read back.
+                        ids = conn.execute(log_events.insert().returning(
+                            log_events.c.id, sort_by_parameter_order=True), rows).scalars()
+                        enqueue_deliveries(conn, ctx, group, stream, [
+                            LogEvent(i, r["timestamp"], r["message"])
+                            for i, r in zip(ids, rows)])
+                    else:
+                        conn.execute(log_events.insert(), rows)
                 except sa.exc.IntegrityError:
                     # PostgreSQL: the stream was deleted after it was looked up above.
                     raise not_found("log stream") from None

@@ -1,7 +1,8 @@
-"""Log group operations: create, delete, describe, retention, tags."""
+"""Log group operations: create, delete, describe and list, retention, KMS keys, deletion
+protection."""
 from __future__ import annotations
 
-import fnmatch
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -10,10 +11,10 @@ import sqlalchemy as sa
 from ..api.app import RequestContext, quick_read
 from ..api.errors import ServiceError
 from ..state.store import Store
-from .arns import group_arn
+from .arns import group_arn, resolve_group, resolve_identifier
 from .clock import now_ms
 from .retention import purge_expired
-from .schema import log_groups, log_streams
+from .schema import log_groups, log_metric_filters, log_streams
 from .tokens import decode_token, encode_token
 
 RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096,
@@ -37,18 +38,27 @@ _STORED_BYTES = (
     .where(log_streams.c.region == log_groups.c.region,
            log_streams.c.group_name == log_groups.c.name)
     .scalar_subquery())
+_METRIC_FILTERS = (
+    sa.select(sa.func.count())
+    .where(log_metric_filters.c.region == log_groups.c.region,
+           log_metric_filters.c.group_name == log_groups.c.name)
+    .scalar_subquery())
 
 
-@lru_cache(maxsize=16)
-def _describe_groups(prefix: bool, after: bool, klass: bool, limited: bool) -> sa.Select[Any]:
-    """DescribeLogGroups' statement for one combination of filters, built once: building it
-    costs more than running it."""
+@lru_cache(maxsize=32)
+def _describe_groups(prefix: bool, after: bool, klass: bool, limited: bool,
+                     names: bool = False) -> sa.Select[Any]:
+    """DescribeLogGroups' (and ListLogGroups') statement for one combination of filters,
+    built once: building it costs more than running it."""
     c = log_groups.c
     q = (sa.select(c.name, c.created_ms, c.retention_days, c.kms_key_id, c.log_group_class,
-                   _STORED_BYTES.label("stored"))
+                   c.deletion_protection, _STORED_BYTES.label("stored"),
+                   _METRIC_FILTERS.label("metric_filters"))
          .where(c.region == sa.bindparam("region")))
     if prefix:
         q = q.where(c.name >= sa.bindparam("lo"), c.name < sa.bindparam("hi"))
+    if names:
+        q = q.where(c.name.in_(sa.bindparam("names", expanding=True)))
     if after:
         q = q.where(c.name > sa.bindparam("after"))
     if klass:
@@ -57,18 +67,30 @@ def _describe_groups(prefix: bool, after: bool, klass: bool, limited: bool) -> s
     return q.limit(sa.bindparam("limit")) if limited else q
 
 
-def _group_view(arn_prefix: str, row: Any) -> dict[str, Any]:
-    name, created, retention, kms_key, klass, stored = row
+def _group_view(arn_prefix: str, row: Any, brief: bool = False) -> dict[str, Any]:
+    """A DescribeLogGroups entry; `brief` is what AWS answers to a name pattern."""
+    name, created, retention, kms_key, klass, protected, stored, metric_filters = row
     arn = arn_prefix + name
     view: dict[str, Any] = {
-        "logGroupName": name, "creationTime": created, "metricFilterCount": 0,
-        "arn": arn + ":*", "logGroupArn": arn, "storedBytes": int(stored),
-        "logGroupClass": klass}
+        "logGroupName": name, "creationTime": created, "metricFilterCount": metric_filters,
+        "arn": arn + ":*", "logGroupArn": arn, "logGroupClass": klass}
+    if brief:
+        return view
+    view["storedBytes"] = int(stored)
+    view["deletionProtectionEnabled"] = bool(protected)
     if retention:
         view["retentionInDays"] = retention
     if kms_key:
         view["kmsKeyId"] = kms_key
     return view
+
+
+def list_pattern(pattern: str) -> re.Pattern[str]:
+    """ListLogGroups' logGroupNamePattern: up to five alternatives separated by `|`, each a
+    case-sensitive substring, or a prefix when it starts with `^`."""
+    parts = [f"^{re.escape(p[1:])}" if p.startswith("^") else re.escape(p)
+             for p in pattern.split("|")]
+    return re.compile("|".join(parts))
 
 
 class LogGroups:
@@ -87,6 +109,7 @@ class LogGroups:
                     "region": ctx.region, "name": name, "created_ms": now_ms(),
                     "kms_key_id": req.get("kmsKeyId"),
                     "log_group_class": req.get("logGroupClass", "STANDARD"),
+                    "deletion_protection": bool(req.get("deletionProtectionEnabled")),
                     "tags": req.get("tags") or {}})
             except sa.exc.IntegrityError:
                 # PostgreSQL: a concurrent CreateLogGroup of the same name committed first.
@@ -96,7 +119,10 @@ class LogGroups:
 
     def delete_log_group(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
         with self.store.write() as conn:
-            get_group(conn, ctx.region, req["logGroupName"])
+            if get_group(conn, ctx.region, req["logGroupName"]).deletion_protection:
+                raise ServiceError("ValidationException",
+                                   "Cannot delete log group with deletion protection enabled. "
+                                   "Disable deletion protection first.")
             conn.execute(log_groups.delete().where(log_groups.c.region == ctx.region,
                                                    log_groups.c.name == req["logGroupName"]))
         return {}
@@ -105,27 +131,104 @@ class LogGroups:
     def describe_log_groups(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
         prefix = req.get("logGroupNamePrefix")
         pattern = req.get("logGroupNamePattern")
+        idents = req.get("logGroupIdentifiers")
         if prefix and pattern:
             raise ServiceError("InvalidParameterException",
-                               "LogGroupNamePrefix and LogGroupNamePattern are mutually "
-                               "exclusive.")
+                               "LogGroup name prefix and LogGroup name pattern are mutually "
+                               "exclusive parameters.")
+        if idents and (prefix or pattern):
+            raise ServiceError("InvalidParameterException",
+                               "LogGroup identifiers cannot be used with a LogGroup name "
+                               "prefix or pattern.")
+        names = [resolve_identifier(ctx, i) for i in idents] if idents else None
+        match = (lambda name: pattern in name) if pattern else None
+        rows = self._group_rows(ctx, req, prefix, names, match)
+        limit = req.get("limit", 50)
+        arn_prefix = group_arn(ctx, "")  # built once: a group's ARN is this + its name
+        out: dict[str, Any] = {"logGroups": [_group_view(arn_prefix, r, bool(pattern))
+                                             for r in rows[:limit]]}
+        if len(rows) > limit:
+            out["nextToken"] = encode_token(rows[limit - 1][0])
+        return out
+
+    @quick_read
+    def list_log_groups(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+        pattern = req.get("logGroupNamePattern")
+        match = list_pattern(pattern).search if pattern else None
+        tag_filters = req.get("logGroupTags")
+        rows = self._group_rows(ctx, {**req, "limit": req.get("limit", 50)}, None, None, match,
+                                tagged=bool(tag_filters))
+        if tag_filters:
+            rows = self._tagged(ctx, rows, tag_filters)
+        limit = req.get("limit", 50)
+        arn_prefix = group_arn(ctx, "")
+        out: dict[str, Any] = {"logGroups": [
+            {"logGroupName": r[0], "logGroupArn": arn_prefix + r[0], "logGroupClass": r[4]}
+            for r in rows[:limit]]}
+        if len(rows) > limit:
+            out["nextToken"] = encode_token(rows[limit - 1][0])
+        return out
+
+    def _group_rows(self, ctx: RequestContext, req: dict[str, Any], prefix: str | None,
+                    names: list[str] | None, match: Any, tagged: bool = False) -> list[Any]:
+        """Up to `limit` + 1 groups in name order past the request's nextToken: rows of
+        (name, created, retention, kms, class, protected, stored, metric filters). Name
+        patterns and tags filter in Python, so those reads are not limited in SQL."""
         limit = req.get("limit", 50)
         after = decode_token(req.get("nextToken"))
         if after is not None and not isinstance(after, str):  # a token we never handed out
             raise ServiceError("InvalidParameterException", "The specified nextToken is invalid.")
         klass = req.get("logGroupClass")
-        q = _describe_groups(bool(prefix), after is not None, bool(klass), not pattern)
+        limited = match is None and not tagged
+        q = _describe_groups(bool(prefix), after is not None, bool(klass), limited,
+                             names is not None)
         params = {"region": ctx.region, "lo": prefix, "hi": (prefix or "") + "\uffff",
-                  "after": after, "klass": klass, "limit": limit + 1}
-        rows = self.store.rows(q, params)  # (name, created, retention, kms, class, stored)
-        if pattern:
-            needle = f"*{pattern.lower()}*"
-            rows = [r for r in rows if fnmatch.fnmatchcase(r[0].lower(), needle)][:limit + 1]
-        arn_prefix = group_arn(ctx, "")  # built once: a group's ARN is this + its name
-        out: dict[str, Any] = {"logGroups": [_group_view(arn_prefix, r) for r in rows[:limit]]}
-        if len(rows) > limit:
-            out["nextToken"] = encode_token(rows[limit - 1][0])
-        return out
+                  "after": after, "klass": klass, "limit": limit + 1, "names": names}
+        rows = self.store.rows(q, params)
+        if match is not None:
+            rows = [r for r in rows if match(r[0])]
+        return rows
+
+    def _tagged(self, ctx: RequestContext, rows: list[Any], filters: list[dict[str, Any]]
+                ) -> list[Any]:
+        """The rows whose group has every filter's key (with one of its values, if given)."""
+        with self.store.read() as conn:
+            tags = dict(conn.execute(sa.select(log_groups.c.name, log_groups.c.tags).where(
+                log_groups.c.region == ctx.region,
+                log_groups.c.name.in_([r[0] for r in rows]))).all())
+
+        def wanted(name: str) -> bool:
+            have = tags.get(name) or {}
+            return all(f["key"] in have and (not f.get("values") or have[f["key"]] in
+                                             f["values"]) for f in filters)
+        return [r for r in rows if wanted(r[0])]
+
+    def put_log_group_deletion_protection(self, ctx: RequestContext, req: dict[str, Any]
+                                          ) -> dict[str, Any]:
+        name = resolve_group(ctx, {"logGroupIdentifier": req["logGroupIdentifier"]})
+        self._set_group(ctx, name, {"deletion_protection": req["deletionProtectionEnabled"]})
+        return {}
+
+    def associate_kms_key(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+        self._set_group(ctx, self._kms_target(ctx, req), {"kms_key_id": req["kmsKeyId"]})
+        return {}
+
+    def disassociate_kms_key(self, ctx: RequestContext, req: dict[str, Any]
+                             ) -> dict[str, Any]:
+        self._set_group(ctx, self._kms_target(ctx, req), {"kms_key_id": None})
+        return {}
+
+    @staticmethod
+    def _kms_target(ctx: RequestContext, req: dict[str, Any]) -> str:
+        """The group of an Associate/DisassociateKmsKey: by name, or a log group ARN as the
+        resourceIdentifier (query-result ARNs name no group berth keeps)."""
+        name, ident = req.get("logGroupName"), req.get("resourceIdentifier")
+        if bool(name) == bool(ident):
+            raise ServiceError("InvalidParameterException",
+                               "Specify exactly one of logGroupName and resourceIdentifier.")
+        if name:
+            return str(name)
+        return resolve_group(ctx, {"logGroupIdentifier": ident})
 
     def put_retention_policy(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
         days = req["retentionInDays"]

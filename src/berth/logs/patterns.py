@@ -8,7 +8,9 @@ message.  Three syntaxes are recognised, as AWS documents them:
 * JSON: ``{ $.a.b[0] = "x*" && ($.n > 5 || $.k IS NULL) }``;
 * space-delimited: ``[ip, user, ..., status=4* || status=5*, size>1000]``.
 
-Syntax errors raise :class:`InvalidPattern`.  Pure module: no I/O.
+``compile_extractor(text)`` does the same and also hands back the values a
+space-delimited pattern extracts (``{"$status": "404", ...}``), as TestMetricFilter
+reports them.  Syntax errors raise :class:`InvalidPattern`.  Pure module: no I/O.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import re
 from typing import Any, Callable
 
 Matcher = Callable[[str], bool]
+# A message's extracted values if it matches, else None.
+Extractor = Callable[[str], "dict[str, str] | None"]
 _Getter = Callable[[Any], Any]
 _Node = Callable[[_Getter], bool]
 
@@ -52,8 +56,20 @@ def compile_pattern(text: str) -> Matcher:
     if s[0] == "{":
         return _compile_json(s)
     if s[0] == "[":
-        return _compile_delimited(s)
+        extract = _compile_delimited(s)
+        return lambda message: extract(message) is not None
     return _compile_terms(s)
+
+
+def compile_extractor(text: str) -> Extractor:
+    """Compile a filter pattern into a function giving a matching message's extracted values
+    (`$name` of each named field of a space-delimited pattern; none for other syntaxes) and
+    None for a message that does not match."""
+    s = (text or "").strip()
+    if s[:1] == "[":
+        return _compile_delimited(s)
+    match = compile_pattern(s)
+    return lambda message: {} if match(message) else None
 
 
 # ---------------------------------------------------------------- helpers
@@ -311,7 +327,7 @@ def _split_fields(message: str) -> list[str]:
     return [next(g for g in m.groups() if g is not None) for m in _FIELD_RE.finditer(message)]
 
 
-def _compile_delimited(s: str) -> Matcher:
+def _compile_delimited(s: str) -> Extractor:
     toks = _tokenize(s)
     if toks[-1] != ("op", "]"):
         raise InvalidPattern("Unbalanced brackets: space-delimited filter pattern must end with ']'")
@@ -342,12 +358,19 @@ def _compile_delimited(s: str) -> Matcher:
         for e, n in zip(entries, names)
     ]
 
-    def align(i: int, j: int, fields: list[str], bound: list[str]) -> bool:
+    def align(i: int, j: int, fields: list[str], bound: list[str]) -> list[str] | None:
+        """The fields bound to the names, for the first alignment that satisfies them."""
         if i == len(names):
-            return j == len(fields) and satisfied(bound)
+            return bound if j == len(fields) and satisfied(bound) else None
         if names[i] is None:
-            return any(align(i + 1, k, fields, bound + [""]) for k in range(j, len(fields) + 1))
-        return j < len(fields) and align(i + 1, j + 1, fields, bound + [fields[j]])
+            for k in range(j, len(fields) + 1):
+                found = align(i + 1, k, fields, bound + [""])
+                if found is not None:
+                    return found
+            return None
+        if j >= len(fields):
+            return None
+        return align(i + 1, j + 1, fields, bound + [fields[j]])
 
     def satisfied(bound: list[str]) -> bool:
         env = {n: v for n, v in zip(names, bound) if n}
@@ -356,4 +379,10 @@ def _compile_delimited(s: str) -> Matcher:
                 return False
         return True
 
-    return lambda message: align(0, 0, _split_fields(message), [])
+    def extract(message: str) -> dict[str, str] | None:
+        bound = align(0, 0, _split_fields(message), [])
+        if bound is None:
+            return None
+        return {f"${n}": v for n, v in zip(names, bound) if n}
+
+    return extract

@@ -16,7 +16,7 @@ from ..api.errors import ServiceError
 from ..state.store import Store
 from .arns import resolve_group
 from .batch import EVENT_OVERHEAD, MAX_BYTES
-from .cursor import EVENT_COLUMNS, MAX_TIME, Position, position, scan
+from .cursor import EVENT_COLUMNS, MAX_TIME, Position, event_id, position, scan
 from .groups import get_group
 from .patterns import InvalidPattern, compile_pattern
 from .retention import cutoff_ms
@@ -25,10 +25,6 @@ from .tokens import decode_token, encode_token
 
 SCAN_BUDGET = 100_000  # rows examined per request before answering with what was found
 _COLUMNS = EVENT_COLUMNS + (log_events.c.stream_name,)
-
-
-def event_id(ident: int) -> str:
-    return f"{ident:056d}"
 
 
 def invalid(message: str) -> ServiceError:

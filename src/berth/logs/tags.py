@@ -1,4 +1,5 @@
-"""Log group tags, by ARN (TagResource & co.) and by name (the older TagLogGroup & co.)."""
+"""Tags of log groups and destinations: by ARN (TagResource & co.), and of log groups by name
+(the older TagLogGroup & co.)."""
 from __future__ import annotations
 
 from typing import Any
@@ -8,70 +9,91 @@ import sqlalchemy as sa
 from ..api.app import RequestContext
 from ..api.errors import ServiceError
 from ..state.store import Store
-from .arns import group_name_from_arn
-from .groups import get_group, not_found
-from .schema import log_groups
+from .arns import destination_name_from_arn, group_name_from_arn
+from .groups import not_found
+from .schema import log_destinations, log_groups
 
 MAX_TAGS = 50
+
+# A taggable resource: its table and the key of its row.
+Resource = tuple[sa.Table, dict[str, str]]
 
 
 class LogTags:
     store: Store
 
     def tag_resource(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-        self._update(ctx, self._group_of(ctx, req["resourceArn"]), set_tags=req["tags"],
+        self._update(self._resource(ctx, req["resourceArn"]), set_tags=req["tags"],
                      too_many="TooManyTagsException")
         return {}
 
     def untag_resource(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-        self._update(ctx, self._group_of(ctx, req["resourceArn"]), drop=req["tagKeys"])
+        self._update(self._resource(ctx, req["resourceArn"]), drop=req["tagKeys"])
         return {}
 
     def list_tags_for_resource(self, ctx: RequestContext, req: dict[str, Any]
                                ) -> dict[str, Any]:
-        return {"tags": self._tags(ctx, self._group_of(ctx, req["resourceArn"]))}
+        return {"tags": self._tags(self._resource(ctx, req["resourceArn"]))}
 
     def tag_log_group(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-        self._update(ctx, req["logGroupName"], set_tags=req["tags"],
+        self._update(self._group(ctx, req["logGroupName"]), set_tags=req["tags"],
                      too_many="InvalidParameterException")
         return {}
 
     def untag_log_group(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-        self._update(ctx, req["logGroupName"], drop=req["tags"])
+        self._update(self._group(ctx, req["logGroupName"]), drop=req["tags"])
         return {}
 
     def list_tags_log_group(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-        return {"tags": self._tags(ctx, req["logGroupName"])}
+        return {"tags": self._tags(self._group(ctx, req["logGroupName"]))}
 
     @staticmethod
-    def _group_of(ctx: RequestContext, arn: str) -> str:
-        name = group_name_from_arn(ctx, arn)
-        if name is None:
-            raise ServiceError("ResourceNotFoundException",
-                               f"The specified resource {arn} does not exist.")
-        return name
+    def _group(ctx: RequestContext, name: str) -> Resource:
+        return log_groups, {"region": ctx.region, "name": name}
 
-    def _tags(self, ctx: RequestContext, group: str) -> dict[str, str]:
+    @classmethod
+    def _resource(cls, ctx: RequestContext, arn: str) -> Resource:
+        group = group_name_from_arn(ctx, arn)
+        if group is not None:
+            return cls._group(ctx, group)
+        destination = destination_name_from_arn(ctx, arn)
+        if destination is not None:
+            return log_destinations, {"region": ctx.region, "name": destination}
+        raise ServiceError("ResourceNotFoundException",
+                           f"The specified resource {arn} does not exist.")
+
+    def _tags(self, resource: Resource) -> dict[str, str]:
+        table, key = resource
         with self.store.read() as conn:
-            return dict(get_group(conn, ctx.region, group).tags or {})
+            row = conn.execute(sa.select(table.c.tags).where(
+                *(table.c[k] == v for k, v in key.items()))).first()
+        if row is None:
+            raise self._missing(table)
+        return dict(row.tags or {})
 
-    def _update(self, ctx: RequestContext, group: str, set_tags: dict[str, str] | None = None,
+    def _update(self, resource: Resource, set_tags: dict[str, str] | None = None,
                 drop: list[str] | None = None,
                 too_many: str = "TooManyTagsException") -> None:
+        table, key = resource
         with self.store.write() as conn:
             # FOR UPDATE (PostgreSQL): concurrent tag changes apply one after the other
             # instead of overwriting each other's read-modify-write.
-            row = conn.execute(sa.select(log_groups.c.tags).where(
-                log_groups.c.region == ctx.region, log_groups.c.name == group)
-                .with_for_update()).first()
+            row = conn.execute(sa.select(table.c.tags).where(
+                *(table.c[k] == v for k, v in key.items())).with_for_update()).first()
             if row is None:
-                raise not_found("log group")
+                raise self._missing(table)
             tags = dict(row.tags or {})
             tags.update(set_tags or {})
-            for key in drop or ():
-                tags.pop(key, None)
+            for k in drop or ():
+                tags.pop(k, None)
             if len(tags) > MAX_TAGS:
                 raise ServiceError(too_many, f"A resource can have no more than {MAX_TAGS} "
                                              "tags.")
-            self.store.bump(conn, log_groups, {"region": ctx.region, "name": group},
-                            {"tags": tags})
+            self.store.bump(conn, table, key, {"tags": tags})
+
+    @staticmethod
+    def _missing(table: sa.Table) -> ServiceError:
+        if table is log_destinations:
+            return ServiceError("ResourceNotFoundException",
+                                "The specified destination does not exist.")
+        return not_found("log group")

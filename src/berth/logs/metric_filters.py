@@ -1,0 +1,132 @@
+"""Metric filters: Put/Describe/Delete/TestMetricFilter.
+
+A metric filter is kept and described as AWS does; berth serves no CloudWatch metrics, so no
+metric is published from it. TestMetricFilter runs the pattern over sample messages.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from ..api.app import RequestContext, quick_read
+from ..api.errors import ServiceError
+from ..state.store import Store
+from .clock import now_ms
+from .groups import get_group
+from .patterns import InvalidPattern, compile_extractor, compile_pattern
+from .schema import log_metric_filters
+from .tokens import decode_token, encode_token
+
+MAX_PER_GROUP = 100
+_ECHOED = ("applyOnTransformedLogs", "fieldSelectionCriteria", "emitSystemFieldDimensions")
+
+
+def limit_exceeded() -> ServiceError:
+    return ServiceError("LimitExceededException", "Resource limit exceeded.")
+
+
+def check_pattern(pattern: str) -> None:
+    try:
+        compile_pattern(pattern)
+    except InvalidPattern:
+        raise ServiceError("InvalidParameterException", "Invalid metric filter pattern") \
+            from None
+
+
+def _view(row: Any) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "filterName": row.name, "filterPattern": row.pattern,
+        "metricTransformations": row.transformations, "creationTime": row.created_ms,
+        "logGroupName": row.group_name, "applyOnTransformedLogs": False}
+    view.update(row.options or {})
+    return view
+
+
+class MetricFilters:
+    store: Store
+
+    def put_metric_filter(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+        group, name = req["logGroupName"], req["filterName"]
+        check_pattern(req["filterPattern"])
+        (transformation,) = req["metricTransformations"]  # the model allows exactly one
+        if transformation.get("dimensions") and "defaultValue" in transformation:
+            raise ServiceError("InvalidParameterException",
+                               "A metric filter with dimensions cannot have a default value.")
+        values = {"pattern": req["filterPattern"], "transformations": [transformation],
+                  "metric_name": transformation["metricName"],
+                  "metric_namespace": transformation["metricNamespace"],
+                  "options": {k: req[k] for k in _ECHOED if k in req}}
+        key = {"region": ctx.region, "group_name": group, "name": name}
+        with self.store.write() as conn:
+            get_group(conn, ctx.region, group)
+            if self.store.bump(conn, log_metric_filters, key, values) is None:
+                count = conn.execute(sa.select(sa.func.count()).where(
+                    log_metric_filters.c.region == ctx.region,
+                    log_metric_filters.c.group_name == group)).scalar_one()
+                if count >= MAX_PER_GROUP:
+                    raise limit_exceeded()
+                self.store.insert(conn, log_metric_filters,
+                                  {**key, **values, "created_ms": now_ms()})
+        return {}
+
+    @quick_read
+    def describe_metric_filters(self, ctx: RequestContext, req: dict[str, Any]
+                                ) -> dict[str, Any]:
+        metric, namespace = req.get("metricName"), req.get("metricNamespace")
+        if metric and not namespace:
+            raise ServiceError("InvalidParameterException",
+                               "If you include the metricName parameter in your request, you "
+                               "must also include the metricNamespace parameter.")
+        if namespace and not metric:
+            raise ServiceError("InvalidParameterException",
+                               "If you include the metricNamespace parameter in your request, "
+                               "you must also include the metricName parameter.")
+        group, prefix = req.get("logGroupName"), req.get("filterNamePrefix")
+        limit = req.get("limit", 50)
+        after = decode_token(req.get("nextToken"))
+        t = log_metric_filters.c
+        q = sa.select(log_metric_filters).where(t.region == ctx.region)
+        if group:
+            q = q.where(t.group_name == group)
+        if prefix:
+            q = q.where(t.name >= prefix, t.name < prefix + "\U0010ffff")
+        if metric:
+            q = q.where(t.metric_name == metric, t.metric_namespace == namespace)
+        if after is not None:
+            if not (isinstance(after, list) and len(after) == 2):
+                raise ServiceError("InvalidParameterException",
+                                   "The specified nextToken is invalid.")
+            q = q.where(sa.tuple_(t.group_name, t.name) > sa.tuple_(*after))
+        with self.store.read() as conn:
+            if group:
+                get_group(conn, ctx.region, group)
+            rows = conn.execute(q.order_by(t.group_name, t.name).limit(limit + 1)).all()
+        out: dict[str, Any] = {"metricFilters": [_view(r) for r in rows[:limit]]}
+        if len(rows) > limit:
+            out["nextToken"] = encode_token([rows[limit - 1].group_name, rows[limit - 1].name])
+        return out
+
+    def delete_metric_filter(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+        group, name = req["logGroupName"], req["filterName"]
+        with self.store.write() as conn:
+            get_group(conn, ctx.region, group)
+            gone = conn.execute(log_metric_filters.delete().where(
+                log_metric_filters.c.region == ctx.region,
+                log_metric_filters.c.group_name == group,
+                log_metric_filters.c.name == name)).rowcount
+        if not gone:
+            raise ServiceError("ResourceNotFoundException",
+                               "The specified metric filter does not exist.")
+        return {}
+
+    def test_metric_filter(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
+        check_pattern(req["filterPattern"])
+        extract = compile_extractor(req["filterPattern"])
+        matches = []
+        for number, message in enumerate(req["logEventMessages"], start=1):
+            values = extract(message)
+            if values is not None:
+                matches.append({"eventNumber": number, "eventMessage": message,
+                                "extractedValues": values})
+        return {"matches": matches}
