@@ -156,8 +156,10 @@ def test_describe_limits_and_identifiers(logs: Any, group: str) -> None:
     # The model's pattern for identifiers has no '*': the ':*' form of the ARN is refused.
     assert error_of(logs.describe_log_streams, logGroupIdentifier=arn + ":*")["Code"] == \
         "InvalidParameterException"
+    # AWS (recorded): a ValidationException, not its usual InvalidParameterException.
     err = error_of(logs.describe_log_streams, logGroupName=group, logGroupIdentifier=arn)
-    assert err["Code"] == "InvalidParameterException"
+    assert err == {"Code": "ValidationException", "Message": "LogGroup name and LogGroup ARN "
+                   "are mutually exclusive parameters."}
     assert error_of(logs.describe_log_streams)["Code"] == "InvalidParameterException"
     other_region = f"arn:aws:logs:eu-west-1:{ACCOUNT}:log-group:{group}"
     assert error_of(logs.describe_log_streams, logGroupIdentifier=other_region)["Code"] == \

@@ -458,7 +458,6 @@ def test_delimited_unterminated_quote_in_message_takes_rest():
         "[a, b",
         "a, b]",
         "[a, , b]",
-        "[]",
         "[a, b = ]",
         "[a, b = 1 || c = 2]",
         "[a, b > x]",
@@ -485,3 +484,9 @@ def test_invalid_patterns(pattern):
 def test_invalid_pattern_has_message():
     with pytest.raises(InvalidPattern, match=r"\S"):
         compile_pattern("{ $.x = }")
+
+
+def test_an_empty_space_delimited_pattern_matches_everything() -> None:
+    # AWS takes "[]" (recorded: PutSubscriptionFilter answers it back as the filter's pattern).
+    match = compile_pattern("[]")
+    assert match("anything at all") and match("")

@@ -332,7 +332,7 @@ def _compile_delimited(s: str) -> Extractor:
     if toks[-1] != ("op", "]"):
         raise InvalidPattern("Unbalanced brackets: space-delimited filter pattern must end with ']'")
     if len(toks) == 2:
-        raise InvalidPattern("Empty space-delimited filter pattern")
+        return lambda message: {}   # `[]`: AWS takes it, and it matches every event
     entries: list[list[_Token]] = [[]]
     for tok in toks[1:-1]:
         if tok in (("op", "["), ("op", "]"), ("op", "{"), ("op", "}")):

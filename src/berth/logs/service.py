@@ -11,6 +11,7 @@ from ..state.store import Store
 from . import schema  # noqa: F401  (registers the tables)
 from .destinations import Destinations
 from .events import LogEvents
+from .exports import ExportTasks
 from .fields import LogFields
 from .groups import LogGroups
 from .metric_filters import MetricFilters
@@ -27,7 +28,7 @@ from .tags import LogTags
 
 class LogsService(LogGroups, LogStreams, LogEvents, LogSearch, LogTags, MetricFilters,
                   Subscriptions, Policies, Destinations, Queries, QueryDefinitions,
-                  LogFields):
+                  LogFields, ExportTasks):
     def __init__(self, store: Store, settings: Settings) -> None:
         self.store = store
         self.settings = settings

@@ -212,10 +212,14 @@ def _parse(stream: Iterator[Record], command: s.Parse) -> Iterator[Record]:
 
 
 def _dedup(stream: Iterator[Record], names: tuple[str, ...]) -> Iterator[Record]:
+    """The first record of each combination of values; a record missing any of the fields
+    is no duplicate and is kept."""
     seen: set[tuple[Any, ...]] = set()
     for rec in stream:
         key = tuple(text(rec.field(n)) for n in names)
-        if key not in seen:
+        if None in key:
+            yield rec
+        elif key not in seen:
             seen.add(key)
             yield rec
 

@@ -176,6 +176,10 @@ class _Parser:
                 break
             if not self.keyword(tok, *COMMANDS):
                 raise self.error(f"Expected one of {', '.join(COMMANDS)}", tok)
+            if commands and isinstance(commands[-1], (s.Dedup, s.Limit)) and \
+                    any(isinstance(c, s.Dedup) for c in commands) and \
+                    tok.text.lower() != "limit":
+                raise self.error("The only command that can follow dedup is limit", tok)
             command = self.command(tok.text.lower())
             if command is not None:
                 commands.append(command)
