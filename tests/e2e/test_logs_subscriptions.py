@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -28,20 +28,13 @@ def handler(event, context):
 
 
 @pytest.fixture(scope="module")
-def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BerthProcess]:
-    proc = BerthProcess(tmp_path_factory.mktemp("berth-subs") / "data", command="up").start()
-    yield proc
-    proc.stop()
+def lam(berth_up: BerthProcess) -> Any:
+    return berth_up.client("lambda")
 
 
 @pytest.fixture(scope="module")
-def lam(up: BerthProcess) -> Any:
-    return up.client("lambda")
-
-
-@pytest.fixture(scope="module")
-def logs(up: BerthProcess) -> Any:
-    return up.client("logs")
+def logs(berth_up: BerthProcess) -> Any:
+    return berth_up.client("logs")
 
 
 def receiver(lam: Any) -> tuple[str, str]:
@@ -189,7 +182,9 @@ def test_put_subscription_filter_refuses_what_aws_refuses(lam: Any, logs: Any) -
     assert logs.describe_subscription_filters(logGroupName=group)["subscriptionFilters"] == []
 
 
-def test_subscription_filters_with_the_aws_cli(up: BerthProcess, lam: Any, logs: Any) -> None:
+def test_subscription_filters_with_the_aws_cli(berth_up: BerthProcess, lam: Any,
+                                              logs: Any) -> None:
+    up = berth_up
     function, arn = receiver(lam)
     group, stream = group_with_stream(logs)
     up.aws_cli("logs", "put-subscription-filter", "--log-group-name", group, "--filter-name",

@@ -13,7 +13,7 @@ from .arns import destination_arn
 from .clock import now_ms
 from .policies import check_json
 from .schema import log_destinations
-from .tokens import decode_token, encode_token
+from .tokens import keyset_page
 
 _t = log_destinations
 
@@ -65,19 +65,11 @@ class Destinations:
     def describe_destinations(self, ctx: RequestContext, req: dict[str, Any]
                               ) -> dict[str, Any]:
         prefix = req.get("DestinationNamePrefix")
-        limit = req.get("limit", 50)
-        after = decode_token(req.get("nextToken"))
         q = sa.select(_t).where(_t.c.region == ctx.region)
         if prefix:
             q = q.where(_t.c.name >= prefix, _t.c.name < prefix + "\U0010ffff")
-        if after is not None:
-            q = q.where(_t.c.name > str(after))
-        with self.store.read() as conn:
-            rows = conn.execute(q.order_by(_t.c.name).limit(limit + 1)).all()
-        out: dict[str, Any] = {"destinations": [_view(ctx, r) for r in rows[:limit]]}
-        if len(rows) > limit:
-            out["nextToken"] = encode_token(rows[limit - 1].name)
-        return out
+        return keyset_page(self.store, q, [_t.c.name], req, "destinations",
+                           lambda row: _view(ctx, row))
 
     def delete_destination(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
         with self.store.write() as conn:

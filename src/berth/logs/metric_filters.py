@@ -16,7 +16,7 @@ from .clock import now_ms
 from .groups import get_group
 from .patterns import InvalidPattern, compile_extractor, compile_pattern
 from .schema import log_metric_filters
-from .tokens import decode_token, encode_token
+from .tokens import keyset_page
 
 MAX_PER_GROUP = 100
 _ECHOED = ("applyOnTransformedLogs", "fieldSelectionCriteria", "emitSystemFieldDimensions")
@@ -83,8 +83,6 @@ class MetricFilters:
                                "If you include the metricNamespace parameter in your request, "
                                "you must also include the metricName parameter.")
         group, prefix = req.get("logGroupName"), req.get("filterNamePrefix")
-        limit = req.get("limit", 50)
-        after = decode_token(req.get("nextToken"))
         t = log_metric_filters.c
         q = sa.select(log_metric_filters).where(t.region == ctx.region)
         if group:
@@ -93,19 +91,9 @@ class MetricFilters:
             q = q.where(t.name >= prefix, t.name < prefix + "\U0010ffff")
         if metric:
             q = q.where(t.metric_name == metric, t.metric_namespace == namespace)
-        if after is not None:
-            if not (isinstance(after, list) and len(after) == 2):
-                raise ServiceError("InvalidParameterException",
-                                   "The specified nextToken is invalid.")
-            q = q.where(sa.tuple_(t.group_name, t.name) > sa.tuple_(*after))
-        with self.store.read() as conn:
-            if group:
-                get_group(conn, ctx.region, group)
-            rows = conn.execute(q.order_by(t.group_name, t.name).limit(limit + 1)).all()
-        out: dict[str, Any] = {"metricFilters": [_view(r) for r in rows[:limit]]}
-        if len(rows) > limit:
-            out["nextToken"] = encode_token([rows[limit - 1].group_name, rows[limit - 1].name])
-        return out
+        return keyset_page(self.store, q, [t.group_name, t.name], req, "metricFilters", _view,
+                           check=(lambda conn: get_group(conn, ctx.region, group)) if group
+                           else None)
 
     def delete_metric_filter(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
         group, name = req["logGroupName"], req["filterName"]

@@ -20,7 +20,7 @@ from .clock import now_ms
 from .groups import get_group
 from .metric_filters import limit_exceeded
 from .schema import log_account_policies, log_group_policies, log_resource_policies
-from .tokens import decode_token, encode_token
+from .tokens import keyset_page
 
 MAX_RESOURCE_POLICIES = 10      # account-scoped, per region
 DATA_PROTECTION, FIELD_INDEX, TRANSFORMER = "DATA_PROTECTION", "FIELD_INDEX", "TRANSFORMER"
@@ -118,7 +118,7 @@ class Policies:
             q = q.where(t.c.resource_arn.is_not(None))
         elif req.get("policyScope") == "ACCOUNT":
             q = q.where(t.c.resource_arn.is_(None))
-        return self._page(q, t.c.name, req, "resourcePolicies", _resource_view)
+        return keyset_page(self.store, q, [t.c.name], req, "resourcePolicies", _resource_view)
 
     def delete_resource_policy(self, ctx: RequestContext, req: dict[str, Any]
                                ) -> dict[str, Any]:
@@ -167,8 +167,8 @@ class Policies:
         q = sa.select(t).where(t.c.region == ctx.region, t.c.policy_type == req["policyType"])
         if req.get("policyName"):
             q = q.where(t.c.name == req["policyName"])
-        return self._page(q, t.c.name, req, "accountPolicies",
-                          lambda row: _account_view(ctx, row))
+        return keyset_page(self.store, q, [t.c.name], req, "accountPolicies",
+                           lambda row: _account_view(ctx, row))
 
     def delete_account_policy(self, ctx: RequestContext, req: dict[str, Any]
                               ) -> dict[str, Any]:
@@ -286,17 +286,3 @@ class Policies:
             get_group(conn, ctx.region, group)
             return bool(conn.execute(t.delete().where(
                 t.c.region == ctx.region, t.c.group_name == group, t.c.kind == kind)).rowcount)
-
-    def _page(self, q: sa.Select[Any], order: Any, req: dict[str, Any], key: str,
-              view: Any) -> dict[str, Any]:
-        """One page of `q` in `order` (a unique column) past the request's nextToken."""
-        limit = req.get("limit", 50)
-        after = decode_token(req.get("nextToken"))
-        if after is not None:
-            q = q.where(order > str(after))
-        with self.store.read() as conn:
-            rows = conn.execute(q.order_by(order).limit(limit + 1)).all()
-        out: dict[str, Any] = {key: [view(r) for r in rows[:limit]]}
-        if len(rows) > limit:
-            out["nextToken"] = encode_token(getattr(rows[limit - 1], order.key))
-        return out

@@ -9,7 +9,7 @@ from ..api.app import RequestContext, quick_read, random_uuid
 from ..api.errors import ServiceError
 from ..state.store import Store
 from .clock import now_ms
-from .tokens import decode_token, encode_token
+from .tokens import keyset_page
 from .schema import log_query_definitions
 
 MAX_DEFINITIONS = 1000
@@ -58,24 +58,14 @@ class QueryDefinitions:
     def describe_query_definitions(self, ctx: RequestContext, req: dict[str, Any]
                                    ) -> dict[str, Any]:
         prefix = req.get("queryDefinitionNamePrefix")
-        limit = req.get("maxResults", 1000)
-        after = decode_token(req.get("nextToken"))
         q = sa.select(_t).where(_t.c.region == ctx.region)
         if req.get("queryLanguage"):
             q = q.where(_t.c.language == req["queryLanguage"])
         if prefix:
             q = q.where(_t.c.name >= prefix, _t.c.name < prefix + "\U0010ffff")
-        if after is not None:
-            if not (isinstance(after, list) and len(after) == 2):
-                raise ServiceError("InvalidParameterException",
-                                   "The specified nextToken is invalid.")
-            q = q.where(sa.tuple_(_t.c.name, _t.c.id) > sa.tuple_(*after))
-        with self.store.read() as conn:
-            rows = conn.execute(q.order_by(_t.c.name, _t.c.id).limit(limit + 1)).all()
-        out: dict[str, Any] = {"queryDefinitions": [_view(r) for r in rows[:limit]]}
-        if len(rows) > limit:
-            out["nextToken"] = encode_token([rows[limit - 1].name, rows[limit - 1].id])
-        return out
+        return keyset_page(self.store, q, [_t.c.name, _t.c.id],
+                           {**req, "limit": req.get("maxResults", 1000)}, "queryDefinitions",
+                           _view)
 
     def delete_query_definition(self, ctx: RequestContext, req: dict[str, Any]
                                 ) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from .metric_filters import limit_exceeded
 from .patterns import InvalidPattern, compile_pattern
 from .schema import log_destinations, log_groups, log_subscription_filters
 from .subscription_payload import LogEvent, lambda_payloads, matching
-from .tokens import decode_token, encode_token
+from .tokens import keyset_page
 
 MAX_PER_GROUP = 2
 _t = log_subscription_filters
@@ -85,20 +85,11 @@ class Subscriptions:
     def describe_subscription_filters(self, ctx: RequestContext, req: dict[str, Any]
                                       ) -> dict[str, Any]:
         group, prefix = req["logGroupName"], req.get("filterNamePrefix")
-        limit = req.get("limit", 50)
-        after = decode_token(req.get("nextToken"))
         q = sa.select(_t).where(_t.c.region == ctx.region, _t.c.group_name == group)
         if prefix:
             q = q.where(_t.c.name >= prefix, _t.c.name < prefix + "\U0010ffff")
-        if after is not None:
-            q = q.where(_t.c.name > str(after))
-        with self.store.read() as conn:
-            get_group(conn, ctx.region, group)
-            rows = conn.execute(q.order_by(_t.c.name).limit(limit + 1)).all()
-        out: dict[str, Any] = {"subscriptionFilters": [_view(r) for r in rows[:limit]]}
-        if len(rows) > limit:
-            out["nextToken"] = encode_token(rows[limit - 1].name)
-        return out
+        return keyset_page(self.store, q, [_t.c.name], req, "subscriptionFilters", _view,
+                           check=lambda conn: get_group(conn, ctx.region, group))
 
     def delete_subscription_filter(self, ctx: RequestContext, req: dict[str, Any]
                                    ) -> dict[str, Any]:
