@@ -199,3 +199,45 @@ def test_code_is_served_from_the_store_when_this_host_has_no_copy(tmp_path: Path
     assert (tree / "app.py").read_bytes().endswith(b"'replica'\n")
     replica.discard(stored.code_sha256)
     assert not replica.known(stored.hex)
+
+
+LINK = 0o120777
+
+
+@pytest.mark.filterwarnings("ignore:Duplicate name")
+def test_links_are_kept_as_written_and_never_followed_on_the_host(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir(mode=0o700)
+    (tmp_path / "data").mkdir()
+    store = code_store(tmp_path / "data")
+    data = build_zip([("abs", str(outside).encode(), LINK), ("up", b"../../../..", LINK),
+                      ("dup", b"first", LINK), ("dup", b"second", LINK),
+                      ("dir/", b"", 0o40700), ("dir/f", b"x", 0o100640)])
+    root = store.unpacked(store.put(data, "CreateFunction").code_sha256)
+    assert os.readlink(root / "abs") == str(outside)
+    assert os.readlink(root / "up") == "../../../.."
+    assert os.readlink(root / "dup") == "second"
+    assert stat.S_IMODE((root / "dir").stat().st_mode) == 0o755
+    assert stat.S_IMODE((root / "dir" / "f").stat().st_mode) == 0o640
+    # Nothing was written, or chmodded, through the links.
+    assert list(outside.iterdir()) == []
+    assert stat.S_IMODE(outside.stat().st_mode) == 0o700
+
+
+@pytest.mark.filterwarnings("ignore:Duplicate name")
+@pytest.mark.parametrize("entries", [
+    [("link", b"/tmp", LINK), ("link/pwned", b"x", 0o100644)],     # a file through a link
+    [("a", b"x", 0o100644), ("a", b"/tmp", LINK)],                 # one name, two kinds
+    [("f", b"x", 0o100644), ("f/g", b"y", 0o100644)],              # beneath a file
+    [("n" * 256, b"x", 0o100644)],
+    [("empty", b"", LINK)],
+])
+def test_members_that_cannot_be_unpacked_are_refused(tmp_path: Path,
+                                                     entries: list[tuple[str, bytes, int]]
+                                                     ) -> None:
+    with pytest.raises(ServiceError) as err:
+        code_store(tmp_path).put(build_zip(entries), "CreateFunction")
+    assert err.value.code == "InvalidParameterValueException"
+    assert err.value.message.startswith(UNZIP_FAILED)
+    assert not any((tmp_path / "lambda" / "code").iterdir())
+    assert not any((tmp_path / "lambda" / "unpacked").iterdir())

@@ -2,35 +2,38 @@
 
 The store holds every zip (table `lambda_code`), so any server replica sharing the database can
 serve and run any function; `<data_dir>/lambda/code/<hex sha256>.zip` is this host's cache of
-it. `put` checks an upload as Lambda does (a real zip, within the size quotas) and stores it
-once per content; `unpacked` gives the worker a directory tree of it, unpacked once and
-atomically.
+it. `put` checks an upload as Lambda does (a real zip, within the size quotas, every member
+one a file system can hold: package.py), unpacks it, and stores it once per content;
+`unpacked` gives the worker that directory tree, unpacking it first on a host that has
+not yet.
 """
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import io
 import logging
 import os
 import shutil
-import stat
 import tempfile
 import zipfile
 from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import sqlalchemy as sa
 
 from ..api.errors import ServiceError
 from ..state.store import Store
-from . import limits
+from . import limits, package
 from .schema import lambda_code
 
 log = logging.getLogger(__name__)
 
 UNZIP_FAILED = ("Could not unzip uploaded file. Please check your file, then try to upload "
                 "again.")
+# What the host's file system refuses in a name or a link: the package's fault, not the host's.
+_PACKAGE_ERRNOS = frozenset({errno.ENAMETOOLONG, errno.ELOOP, errno.EILSEQ, errno.EINVAL})
 
 
 @dataclass(frozen=True)
@@ -59,24 +62,17 @@ def check_zip(data: bytes, operation: str) -> zipfile.ZipFile:
     if sum(i.file_size for i in infos) >= limits.UNZIPPED:
         raise ServiceError("InvalidParameterValueException",
                            f"Unzipped size must be smaller than {limits.UNZIPPED} bytes")
-    for info in infos:
-        if _safe_parts(info.filename) is None:
-            raise ServiceError("InvalidParameterValueException", UNZIP_FAILED)
     try:
         bad = archive.testzip()     # CRCs: a truncated or corrupt member fails here, not later
+        package.members(archive)
+    except package.PackageError as exc:
+        log.info("refused a package for %s: %s", operation, exc)
+        raise ServiceError("InvalidParameterValueException", f"{UNZIP_FAILED} ({exc})") from None
     except (zipfile.BadZipFile, NotImplementedError, OSError, EOFError, RuntimeError):
         bad = "?"
     if bad is not None:
         raise ServiceError("InvalidParameterValueException", UNZIP_FAILED)
     return archive
-
-
-def _safe_parts(name: str) -> tuple[str, ...] | None:
-    """The path of a member inside the tree, or None if it would escape it."""
-    path = PurePosixPath(name.replace("\\", "/"))
-    if path.is_absolute() or ".." in path.parts:
-        return None
-    return tuple(p for p in path.parts if p not in ("", "."))
 
 
 class CodeStore:
@@ -98,12 +94,21 @@ class CodeStore:
     def inspect(data: bytes, operation: str) -> StoredCode:
         """Check an upload and name it, without storing it (DryRun)."""
         check_zip(data, operation)
-        digest = hashlib.sha256(data)
-        return StoredCode(base64.b64encode(digest.digest()).decode(), digest.hexdigest(),
-                          len(data))
+        return _named(data)
 
     def put(self, data: bytes, operation: str) -> StoredCode:
-        stored = self.inspect(data, operation)
+        """Check, unpack and store an upload: a package this host cannot unpack is refused
+        here, never at Invoke."""
+        archive = check_zip(data, operation)
+        stored = _named(data)
+        try:
+            self._unpack(stored.hex, archive)
+        except OSError as exc:
+            if exc.errno not in _PACKAGE_ERRNOS:
+                raise
+            log.info("refused a package for %s: %s", operation, exc)
+            raise ServiceError("InvalidParameterValueException",
+                               f"{UNZIP_FAILED} ({exc.strerror})") from None
         self.ensure(stored, data)
         return stored
 
@@ -177,23 +182,26 @@ class CodeStore:
         shutil.rmtree(self.unpacked_dir / sha_hex(code_sha256), ignore_errors=True)
 
     def unpacked(self, code_sha256: str) -> Path:
-        """The code as a directory tree, unpacked on first use.
-
-        Unpacked into a private temporary directory and renamed into place, so a reader sees
-        either nothing or the whole tree; file modes come from the zip so `bootstrap` and other
-        executables keep their x bit.
-        """
+        """The code as a directory tree, unpacked on first use (by `put` on this host)."""
         hex_digest = sha_hex(code_sha256)
+        final = self.unpacked_dir / hex_digest
+        if final.is_dir():
+            return final
+        local = self.local(hex_digest)
+        if local is None:
+            raise FileNotFoundError(f"no code {hex_digest}")
+        with zipfile.ZipFile(local) as archive:
+            return self._unpack(hex_digest, archive)
+
+    def _unpack(self, hex_digest: str, archive: zipfile.ZipFile) -> Path:
+        """Unpacked into a private temporary directory and renamed into place, so a reader
+        sees either nothing or the whole tree."""
         final = self.unpacked_dir / hex_digest
         if final.is_dir():
             return final
         tmp = Path(tempfile.mkdtemp(dir=self.unpacked_dir, prefix=f".{hex_digest[:12]}-"))
         try:
-            local = self.local(hex_digest)
-            if local is None:
-                raise FileNotFoundError(f"no code {hex_digest}")
-            with zipfile.ZipFile(local) as archive:
-                _extract(archive, tmp)
+            package.unpack(archive, tmp)
             os.chmod(tmp, 0o755)
             try:
                 os.rename(tmp, final)
@@ -207,36 +215,6 @@ class CodeStore:
         return final
 
 
-def _extract(archive: zipfile.ZipFile, root: Path) -> None:
-    budget = limits.UNZIPPED
-    for info in archive.infolist():
-        parts = _safe_parts(info.filename)
-        if parts is None:
-            raise ValueError(f"zip member escapes the code directory: {info.filename!r}")
-        if not parts:
-            continue
-        target = root.joinpath(*parts)
-        mode = (info.external_attr >> 16) & 0o177777
-        if info.is_dir():
-            target.mkdir(parents=True, exist_ok=True)
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if stat.S_ISLNK(mode):
-            link = archive.read(info).decode()
-            resolved = os.path.normpath(os.path.join(os.path.dirname(target), link))
-            if os.path.isabs(link) or not resolved.startswith(str(root) + os.sep):
-                raise ValueError(f"zip symlink escapes the code directory: {info.filename!r}")
-            os.symlink(link, target)
-            continue
-        with archive.open(info) as src, open(target, "wb") as dst:
-            # Count real bytes: a zip's declared sizes can lie.
-            while chunk := src.read(1 << 20):
-                budget -= len(chunk)
-                if budget < 0:
-                    raise ValueError("unzipped code exceeds the size quota")
-                dst.write(chunk)
-        perms = mode & 0o777
-        os.chmod(target, perms | 0o400 if perms else 0o644)
-    for path in sorted(root.rglob("*"), reverse=True):
-        if path.is_dir() and not path.is_symlink():
-            os.chmod(path, 0o755)
+def _named(data: bytes) -> StoredCode:
+    digest = hashlib.sha256(data)
+    return StoredCode(base64.b64encode(digest.digest()).decode(), digest.hexdigest(), len(data))
