@@ -19,6 +19,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from ..api.app import RequestContext
 from ..api.errors import ServiceError
 from ..config import Settings
@@ -29,12 +31,15 @@ from .async_dispatch import AsyncDispatcher, Attempt, Outcome
 from .async_queue import ASYNC_PAYLOAD, QueuedEvent
 from .code import CodeStore
 from .model import FunctionConfig
+from .queries import current_revisions
 from .resolve import resolve
 
 log = logging.getLogger(__name__)
 
 MAX_SYNC_PAYLOAD = 6_291_456
 CODE_SWEEP_INTERVAL = 60.0
+# How soon sandboxes of a function changed or deleted through another server end (s).
+RECLAIM_INTERVAL = 10.0
 
 
 class InFlight:
@@ -75,6 +80,7 @@ class InvokeMixin:
     _resolved: dict[tuple[str, str, str, str | None], tuple[float, FunctionConfig, str]]
     _unpacked: dict[str, Path]
     _background: set[asyncio.Task[Any]]
+    _loop: asyncio.AbstractEventLoop | None = None
 
     def _init_invoke(self) -> None:
         self._resolved, self._unpacked, self._background = {}, {}, set()
@@ -97,6 +103,8 @@ class InvokeMixin:
                                     memory_reserve_mb=cfg.lambda_memory_reserve_mb)
             await worker.start()
             self._worker = worker
+            self._loop = asyncio.get_running_loop()
+            self._background.add(self._loop.create_task(self._reclaim_changed()))
             # Only a server that can run functions takes events off the queue; without one
             # they wait there for a server that can.
             self._dispatcher = AsyncDispatcher(
@@ -141,11 +149,36 @@ class InvokeMixin:
             self._worker = None
 
     def function_changed(self, region: str, name: str) -> None:
-        """Forget cached configurations of `name`: its next invocation reads the store."""
+        """Forget cached configurations of `name`: its next invocation reads the store; and
+        end the sandboxes of its versions that changed or went. Called in the operation's
+        thread, after its commit."""
         resolved = getattr(self, "_resolved", None)
         if resolved:
             for key in [k for k, v in resolved.items() if k[0] == region and v[1].name == name]:
                 resolved.pop(key, None)
+        worker, loop = self._worker, getattr(self, "_loop", None)
+        if worker is not None and loop is not None:
+            revisions = self._revisions({(region, name)})
+            loop.call_soon_threadsafe(worker.pools.reclaim, region, name, revisions)
+
+    def _revisions(self, functions: set[tuple[str, str]]) -> dict[tuple[str, str, str], str]:
+        with self.store.read() as conn:
+            return current_revisions(conn, functions)
+
+    async def _reclaim_changed(self) -> None:
+        """End sandboxes of functions changed or deleted through another server."""
+        while True:
+            await asyncio.sleep(RECLAIM_INTERVAL)
+            held = self._worker.pools.functions()
+            if not held:
+                continue
+            try:
+                revisions = await asyncio.to_thread(self._revisions, held)
+            except SQLAlchemyError:
+                log.exception("looking for changed functions failed")
+                continue
+            for region, name in held:
+                self._worker.pools.reclaim(region, name, revisions)
 
     async def _resolve(self, ctx: RequestContext, name: str, qualifier: str | None
                        ) -> tuple[FunctionConfig, str]:

@@ -81,3 +81,20 @@ def one_update_at_a_time(arn: str) -> Iterator[None]:
         raise ServiceError("ResourceConflictException",
                            "The operation cannot be performed at this time. An update is in "
                            f"progress for resource: {arn}") from None
+
+
+def current_revisions(conn: Connection, functions: set[tuple[str, str]]
+                      ) -> dict[tuple[str, str, str], str]:
+    """(region, name, version) -> RevisionId of every version of `functions` (region, name)
+    that still exists: what sandboxes of those functions may still run."""
+    names = sorted({name for _, name in functions})
+    found: dict[tuple[str, str, str], str] = {}
+    for start in range(0, len(names), 500):
+        rows = conn.execute(sa.select(
+            lambda_versions.c.region, lambda_versions.c.function_name,
+            lambda_versions.c.function_version, lambda_versions.c.revision_id).where(
+            lambda_versions.c.function_name.in_(names[start:start + 500])))
+        for region, name, version, revision in rows:
+            if (region, name) in functions:
+                found[(region, name, version)] = revision
+    return found

@@ -2,8 +2,9 @@
 
 An invocation goes to an idle environment of its version (the most recently used, so the
 fewest stay warm), else to one that has just answered and is about to ask for its next
-event, else to a new one. A new revision of the version retires the old environments;
-idle ones past the TTL are evicted, and under memory pressure (the host's available memory
+event, else to a new one. A new revision of the version retires the old environments, as
+does a change or deletion the control plane reports (`reclaim`); idle ones past the TTL are
+evicted, and under memory pressure (the host's available memory
 below a reserve) the least recently used idle ones go first. Busy sandboxes are watched for
 their process limit, so a fork bomb is stopped while it runs.
 """
@@ -140,13 +141,37 @@ class Pools:
                 call.future.set_exception(exc)
 
     def _forget(self, env: ExecutionEnvironment) -> Path | None:
-        pool = self.versions.get((env.config.region, env.config.name, env.config.version))
+        key = (env.config.region, env.config.name, env.config.version)
+        pool = self.versions.get(key)
         if pool is not None:
             if env in pool.envs:
                 pool.envs.remove(env)
             if env in pool.idle:
                 pool.idle.remove(env)
+            if not pool.envs and env.retired and pool.revision_id == env.config.revision_id:
+                del self.versions[key]      # reclaimed: nothing of the version is left here
         return self._code.pop(env.id, None)
+
+    def functions(self) -> set[tuple[str, str]]:
+        """(region, name) of every function with environments here."""
+        return {(region, name) for (region, name, _), pool in self.versions.items()
+                if pool.envs}
+
+    def reclaim(self, region: str, name: str, revisions: dict[VersionKey, str]) -> None:
+        """The function changed (or went): retire its environments of versions that are gone
+        or now have another revision (`revisions`: what the store holds). Idle ones end now,
+        busy ones when their invocation does."""
+        for key in [k for k in self.versions if k[:2] == (region, name)]:
+            pool = self.versions[key]
+            if revisions.get(key) == pool.revision_id:
+                continue
+            if pool.envs:
+                log.info("%s:%s changed or was deleted: ending %d environments", name, key[2],
+                         len(pool.envs))
+            for env in list(pool.envs):
+                env.retire()
+            if not pool.envs:
+                del self.versions[key]
 
     def code_in_use(self) -> set[Path]:
         return set(self._code.values())
