@@ -11,6 +11,7 @@ from typing import Iterator
 
 import pytest
 from images import TEST_IMAGE
+from syscall_probe import SOURCE, assert_sealed, needs_x86_64
 
 from berth.agent.drivers.base import CannotStart, ContainerSpec, LogLine
 from berth.agent.drivers.runc import CGROUP_PARENT, RuncDriver
@@ -51,6 +52,15 @@ def test_host_image_runs_python_on_a_read_only_host_with_private_tmp(runc: Runc)
     assert [x.text for x in lines if x.stream == "stdout"] == [
         "['berth-private']", "Read-only file system"]
     assert not Path("/tmp/berth-private").exists()
+
+
+@needs_x86_64
+def test_containers_get_the_seccomp_profile_and_no_new_privileges(runc: Runc) -> None:
+    # As root with Docker's capabilities: the filter, not the missing CAP_SYS_ADMIN, refuses.
+    _, lines = runc.run(["/usr/bin/python3", "-c", SOURCE], image="host", network="host")
+    out = [x.text for x in lines if x.stream == "stdout"]
+    assert len(out) == 1, [x.text for x in lines]
+    assert_sealed(json.loads(out[0]))
 
 
 def test_writes_stay_in_the_container_layer(runc: Runc, runc_data: Path) -> None:

@@ -17,6 +17,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import seccomp
 from .sandbox_spec import RootLayout, SandboxLimits, SandboxMount
 
 # Docker's default capability set, so a process behaves the same under either engine.
@@ -123,7 +124,8 @@ def build_config(sb: Sandbox) -> dict:
             "capabilities": {"bounding": DEFAULT_CAPABILITIES, "effective": caps,
                              "permitted": caps, "inheritable": [], "ambient": []},
             "rlimits": rlimits,
-            "noNewPrivileges": False,
+            # As `docker run --security-opt no-new-privileges`: no set-user-ID way back up.
+            "noNewPrivileges": True,
         },
         "root": {"path": "rootfs", "readonly": sb.host_root or sb.read_only_root},
         "hostname": sb.hostname,
@@ -134,6 +136,7 @@ def build_config(sb: Sandbox) -> dict:
             "namespaces": namespaces,
             "maskedPaths": MASKED_PATHS,
             "readonlyPaths": READONLY_PATHS,
+            "seccomp": seccomp.profile(),
         },
     }
 

@@ -3,7 +3,9 @@
 
 Each worker keeps its sandboxes under `berth-<pid>-<n>/` beneath its own cgroup in each
 hierarchy, so nested deployments stay inside their parent's limits and two workers (on one
-host, or in one process) never touch each other's sandboxes. Where a controller is missing the sandbox runs without it.
+host, or in one process) never touch each other's sandboxes; a worker that died leaves its
+directories to the next run of its own data dir (run_record.py). Where a controller is
+missing the sandbox runs without it.
 
 Freezing is one write to a `freezer.state` fd kept open, without waiting for FROZEN; callers
 that need the guarantee ask `wait_frozen`. The kernel turns its freezer's fast path (a static
@@ -60,7 +62,6 @@ class Hierarchies:
             parent = mount.resolve() / own.lstrip("/")
             base = parent / name
             if base not in bases.values():
-                _remove_stale(parent)
                 try:
                     base.mkdir(exist_ok=True)
                 except OSError as exc:
@@ -100,28 +101,6 @@ class Hierarchies:
             _rmdir(base / ANCHOR)
         for base in self.unique:
             _rmdir(base)
-
-
-def _remove_stale(parent: Path) -> None:
-    """Sandboxes left by a worker that was killed: their processes die with them."""
-    for old in parent.glob("berth-*"):
-        pid = old.name.removeprefix("berth-").split("-")[0]
-        if not pid.isdigit() or Path(f"/proc/{pid}").exists():
-            continue
-        for _ in range(50):     # killed processes take a moment to leave their cgroups
-            for d in [p for p in old.iterdir() if p.is_dir()]:
-                for proc in (d / "cgroup.procs").read_text().split():
-                    try:
-                        os.kill(int(proc), signal.SIGKILL)
-                    except OSError:
-                        pass
-                if (d / "freezer.state").exists():
-                    (d / "freezer.state").write_text("THAWED")   # a SIGKILL lands on thaw
-                _rmdir(d)
-            _rmdir(old)
-            if not old.exists():
-                break
-            time.sleep(0.02)
 
 
 def _rmdir(path: Path) -> None:

@@ -28,8 +28,15 @@ class ForkServerError(Exception):
 
 
 class ForkServer:
-    def __init__(self, python: str) -> None:
+    """`seccomp`: the OCI seccomp profile every sandbox it forks gets (None: no filter).
+    `on_start(pid)` is told each zygote process started, so a later run can find it."""
+
+    def __init__(self, python: str, seccomp: dict[str, Any] | None = None,
+                 on_start: Callable[[int], None] | None = None) -> None:
         self.python = python
+        self.seccomp = seccomp
+        self.on_start = on_start
+        self.seccomp_error = "not configured"
         self.proc: subprocess.Popen[bytes] | None = None
         self.sock: socket.socket | None = None
         self.hello: dict[str, Any] = {}
@@ -55,6 +62,8 @@ class ForkServer:
             pass_fds=[theirs.fileno()], env=env, cwd=str(RUNTIME_DIR),
             stdin=subprocess.DEVNULL, start_new_session=True)
         theirs.close()
+        if self.on_start is not None:
+            self.on_start(self.proc.pid)
         ours.setblocking(False)
         self.sock = ours
         self._started = loop.create_future()
@@ -64,15 +73,26 @@ class ForkServer:
         except TimeoutError:
             self.close()
             raise ForkServerError(f"zygote {self.python} did not start") from None
-        log.info("zygote for %s (Python %s) ready in %.1f ms, namespaces: %s",
+        if self.seccomp is not None:
+            try:
+                await self._send("configure", {"configure": "configure",
+                                               "seccomp": self.seccomp}, [])
+                self.seccomp_error = ""
+            except ForkServerError as exc:
+                self.seccomp_error = str(exc)
+        log.info("zygote for %s (Python %s) ready in %.1f ms, namespaces: %s, seccomp: %s",
                  self.python, self.hello.get("python"), (time.perf_counter() - started) * 1e3,
-                 self.hello.get("namespaces"))
+                 self.hello.get("namespaces"), self.seccomp_error or "yes")
 
     async def _request(self, tag: str, request: dict[str, Any], fds: list[int]) -> Any:
         async with self._lock:
             if not self.alive:
                 await self.start()
-        assert self.sock is not None
+        return await self._send(tag, request, fds)
+
+    async def _send(self, tag: str, request: dict[str, Any], fds: list[int]) -> Any:
+        if self.sock is None:
+            raise ForkServerError(f"zygote {self.python} exited")
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._replies[tag] = future
         data = json.dumps(request).encode()
@@ -154,7 +174,8 @@ class ForkServer:
                 self._started.set_result(msg["hello"])
 
     def _lost(self) -> None:
-        """The zygote died: its sandboxes died with it (PR_SET_PDEATHSIG)."""
+        """The zygote died: its sandboxes died with it (it ends them on its way out; else
+        PR_SET_PDEATHSIG, and their cleanup kills and thaws whatever was frozen)."""
         self.close()
         for future in self._replies.values():
             if not future.done():

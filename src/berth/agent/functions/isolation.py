@@ -34,12 +34,16 @@ class Isolation:
     namespaces: bool
     controllers: frozenset[str]
     reason: str = ""             # why namespaces are off, when they are
+    seccomp_error: str = ""      # why sandboxes have no seccomp filter, when they have none
 
     def summary(self) -> str:
         if self.namespaces:
             return ("function sandboxes are isolated: PID, mount, IPC and UTS namespaces, a "
                     "read-only root of system and runtime paths, a private /tmp, uid "
-                    f"{SANDBOX_UID}; cgroups: {', '.join(sorted(self.controllers)) or 'none'}"
+                    f"{SANDBOX_UID}, "
+                    + ("a seccomp filter" if not self.seccomp_error else
+                       f"NO seccomp filter ({self.seccomp_error})")
+                    + f"; cgroups: {', '.join(sorted(self.controllers)) or 'none'}"
                     "; the network is the host's (each Runtime API admits its own sandbox "
                     "only)")
         return "function sandboxes are NOT isolated (process fallback): " + "; ".join(
@@ -62,6 +66,9 @@ class Isolation:
                    "freezer": ("idle sandboxes are stopped with SIGSTOP, which a process "
                                "that leaves the process group escapes")}
         gaps += [text for c, text in missing.items() if c not in self.controllers]
+        if self.seccomp_error:
+            gaps.append(f"no seccomp filter ({self.seccomp_error}): every system call is "
+                        "open to them, new user namespaces included")
         if not self.controllers:
             gaps.append("any local process can use a sandbox's Runtime API port")
         return gaps

@@ -15,6 +15,7 @@ from ..sandbox_spec import DEFAULT_PIDS_MAX
 from .invocation import Call, Invocation, InvocationResult
 from .logs_shipper import LogShipper, LogSink
 from .pool import Pools
+from .run_record import RunRecord
 from .runtimes import SERVER_PYTHON
 from .sandbox import SandboxDriver
 from .zygote_driver import ZygoteDriver
@@ -36,14 +37,19 @@ class FunctionWorker:
                  pids_max: int = DEFAULT_PIDS_MAX, memory_reserve_mb: int | None = None
                  ) -> None:
         self.work_dir = work_dir
+        # What this run starts, for the next run of the same data dir to end after a crash.
+        self.record = RunRecord(work_dir.with_name(work_dir.name + ".run"))
         self.driver = driver or ZygoteDriver(work_dir, SERVER_PYTHON, isolate=isolate,
                                              prewarm_python=prewarm_python,
-                                             prewarm_node=prewarm_node, pids_max=pids_max)
+                                             prewarm_node=prewarm_node, pids_max=pids_max,
+                                             record=self.record)
         self.shipper = LogShipper(sink, log_interval)
         self.pools = Pools(self.driver, self.shipper, work_dir, idle_ttl, memory_reserve_mb)
 
     async def start(self) -> None:
-        # Sandboxes of an earlier run of this worker are gone; so is their scratch space.
+        # Sandboxes an earlier run of this worker left are ended; so is their scratch space.
+        await asyncio.to_thread(self.record.reap)
+        self.record.begin()
         await asyncio.to_thread(shutil.rmtree, self.work_dir, True)
         self.work_dir.mkdir(parents=True, exist_ok=True)
         await self.driver.start()

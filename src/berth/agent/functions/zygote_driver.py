@@ -3,8 +3,9 @@ blank and isolated, and specialised for their function at its cold start.
 
 With isolation (root, namespaces allowed) each sandbox has its own PID, mount, IPC and UTS
 namespaces, a read-only root of system and runtime paths, its code read-only at /var/task,
-a private /tmp sized by EphemeralStorage, an unprivileged uid and cgroups (memory limit,
-pids limit, CPU shares, accounting, freezer). Without, the process fallback forks the same
+a private /tmp sized by EphemeralStorage, an unprivileged uid, a seccomp filter (the
+profile of ..seccomp, also given to runc containers) and cgroups (memory limit, pids limit,
+CPU shares, accounting, freezer). Without, the process fallback forks the same
 way and logs what it leaves out (isolation.Isolation.gaps).
 """
 from __future__ import annotations
@@ -24,10 +25,12 @@ from ..sandbox_spec import (
     cpu_shares_for,
     root_layout,
 )
+from .. import seccomp
 from .cgroups import Hierarchies, SandboxCgroups
 from .forkserver import ForkServer, ForkServerError
 from .isolation import Isolation
 from .prewarm import BlankKind, BlankPool
+from .run_record import RunRecord
 from .runtimes import (
     NODE_RUNTIME_DIR,
     PYTHON_RUNTIME_DIR,
@@ -50,9 +53,10 @@ class SandboxStartFailed(Exception):
 class ZygoteDriver(SandboxDriver):
     def __init__(self, work_dir: Path, default_python: str, isolate: bool = True,
                  prewarm_python: int = 4, prewarm_node: int = 2,
-                 pids_max: int = DEFAULT_PIDS_MAX, private_paths: tuple[Path, ...] = ()
-                 ) -> None:
+                 pids_max: int = DEFAULT_PIDS_MAX, private_paths: tuple[Path, ...] = (),
+                 record: RunRecord | None = None) -> None:
         self.work_dir = work_dir
+        self.record = record
         self.default_python = default_python
         self.want_isolation = isolate
         self.prewarm = {"python": prewarm_python, "node": prewarm_node}
@@ -68,6 +72,8 @@ class ZygoteDriver(SandboxDriver):
 
     async def start(self) -> None:
         self.hierarchies = await asyncio.to_thread(Hierarchies.detect)
+        if self.record is not None:
+            self.record.cgroups(self.hierarchies.unique)
         zygote = self._zygote(self.default_python)
         await zygote.start()
         namespaces = self.want_isolation and bool(zygote.hello.get("namespaces"))
@@ -75,7 +81,8 @@ class ZygoteDriver(SandboxDriver):
             reason = "disabled by configuration"
         else:
             reason = "" if namespaces else zygote.hello.get("isolation_error") or "unavailable"
-        self.isolation = Isolation(namespaces, frozenset(self.hierarchies.bases), reason)
+        self.isolation = Isolation(namespaces, frozenset(self.hierarchies.bases), reason,
+                                   zygote.seccomp_error)
         self.private_mounts = namespaces
         if namespaces:
             self.stage.mkdir(parents=True, exist_ok=True)
@@ -98,7 +105,9 @@ class ZygoteDriver(SandboxDriver):
     def _zygote(self, python: str) -> ForkServer:
         zygote = self.zygotes.get(python)
         if zygote is None:
-            zygote = self.zygotes[python] = ForkServer(python)
+            zygote = self.zygotes[python] = ForkServer(
+                python, seccomp.profile(),
+                self.record.process if self.record is not None else None)
         return zygote
 
     async def stop(self) -> None:

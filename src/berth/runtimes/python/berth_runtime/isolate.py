@@ -161,7 +161,7 @@ def drop_privileges(uid: int, gid: int) -> None:
     os.setgroups([])
     os.setgid(gid)
     os.setuid(uid)
-    _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+    no_new_privs()
     # A change of user makes the process undumpable, which hands /proc/self to root and
     # breaks runtimes that read it; and it clears the parent-death signal.
     _libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0)
@@ -173,8 +173,14 @@ def set_name(name: str) -> None:
     _libc.prctl(PR_SET_NAME, name.encode()[:15], 0, 0, 0)
 
 
-def die_with_parent() -> None:
-    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+def no_new_privs() -> None:
+    """No exec may grant privileges again (set-user-ID bits, file capabilities); a seccomp
+    filter may then be installed without privileges."""
+    _check(_libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "no_new_privs")
+
+
+def die_with_parent(sig: int = signal.SIGKILL) -> None:
+    _libc.prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0)
 
 
 class Mounter:

@@ -20,6 +20,13 @@ starts the function's own program. Without isolation the runtime is the forked c
         "message": {"env": {...}, "cwd": str, "sys_path": [...], "argv": [...] | null}}
     <- {"tag": tag, "ok": true} | {"tag": tag, "error": str}
     <- {"exit": pid, "status": the runtime's wait status}
+    -> {"configure": tag, "seccomp": an OCI seccomp profile}   (once, before any blank)
+    <- {"tag": tag, "ok": true} | {"tag": tag, "error": why there is no filter}
+
+A blank installs the seccomp filter (compiled here once) after it has isolated itself and
+dropped its privileges, so its runtime and everything it starts run under it. When the worker
+goes away (its socket closes, or it dies: PR_SET_PDEATHSIG sends SIGTERM), the zygote ends
+every sandbox it forked, frozen ones included, removes their cgroups, and exits.
 """
 from __future__ import annotations
 
@@ -31,12 +38,18 @@ import selectors
 import signal
 import socket
 import sys
+import time
 import traceback
-from typing import Any, Dict, List, Optional, Set
+from typing import Any, Dict, List, Optional, Sequence, Set
 
-from . import bootstrap, isolate
+from . import bootstrap, isolate, seccomp
 
 BLANK_FD = 3            # where a blank finds its socket to the zygote
+SHUTDOWN_WAIT = 5.0     # seconds the zygote waits for its sandboxes to go before it exits
+
+
+class Orphaned(Exception):
+    """The worker died (the parent-death signal)."""
 
 
 class Zygote:
@@ -44,7 +57,9 @@ class Zygote:
         self.ctl = ctl
         self.sel = selectors.DefaultSelector()
         self.children: Dict[int, str] = {}
+        self.cgroups: Dict[int, List[str]] = {}         # each sandbox's cgroup.procs files
         self.sockets: Dict[int, socket.socket] = {}     # each sandbox's, for its life
+        self.seccomp: Optional[seccomp.Program] = None
         self.specialised: Set[int] = set()
         self.isolation = isolate.probe() if os.geteuid() == 0 else {
             "namespaces": False, "error": "not running as root"}
@@ -90,6 +105,11 @@ class Zygote:
             return
         for fd in fds:
             os.close(fd)
+        if "configure" in req:
+            self.seccomp, why = seccomp.try_compile(req.get("seccomp"))
+            self.send({"tag": req["configure"], "error": why} if why else
+                      {"tag": req["configure"], "ok": True})
+            return
         try:
             self.specialise(req)
         except Exception as exc:
@@ -104,6 +124,7 @@ class Zygote:
         os.close(pidfd)
         _, status = os.waitpid(pid, 0)
         self.children.pop(pid, None)
+        self.cgroups.pop(pid, None)
         self.specialised.discard(pid)
         sock = self.sockets.pop(pid, None)
         if sock is not None:
@@ -136,12 +157,27 @@ class Zygote:
         # Else it failed while isolating itself: its exit (and its output) tell why.
 
     def shutdown(self) -> None:
+        """End every sandbox: SIGKILL all their processes, thaw the frozen ones (a frozen
+        task takes its SIGKILL only once thawed), wait for them, remove their cgroups."""
         for pid in list(self.children):
-            try:
-                os.kill(pid, signal.SIGKILL)
-                os.killpg(pid, signal.SIGKILL)
-            except OSError:
-                pass
+            _kill_sandbox(pid, self.cgroups.get(pid, ()))
+        deadline = time.monotonic() + SHUTDOWN_WAIT
+        waiting = set(self.children)
+        while waiting and time.monotonic() < deadline:
+            for pid in list(waiting):
+                try:
+                    done, _ = os.waitpid(pid, os.WNOHANG)
+                except ChildProcessError:
+                    done = pid
+                if done:
+                    waiting.discard(pid)
+            if waiting:
+                time.sleep(0.005)
+        dirs = [os.path.dirname(p) for procs in self.cgroups.values() for p in procs]
+        while dirs and time.monotonic() < deadline:
+            dirs = [d for d in dirs if not _rmdir(d)]
+            if dirs:
+                time.sleep(0.005)
 
     def blank(self, req: Dict[str, Any], fds: List[int]) -> None:
         tag = req["blank"]
@@ -186,6 +222,7 @@ class Zygote:
             os.close(fd)
         theirs.close()
         self.children[pid] = tag
+        self.cgroups[pid] = list(req.get("cgroups", ()))
         self.sockets[pid] = ours
         self.sel.register(os.pidfd_open(pid), selectors.EVENT_READ, ("exit", pid))
         self.sel.register(ours, selectors.EVENT_READ, ("ready", pid))
@@ -207,6 +244,9 @@ class Zygote:
         sock.shutdown(socket.SHUT_WR)
 
     def child(self, req: Dict[str, Any], out: int, sock: socket.socket) -> int:
+        # Dies with the zygote even while it isolates itself.
+        isolate.die_with_parent()
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         self.sel.close()
         self.ctl.close()
         for other in self.sockets.values():
@@ -230,6 +270,10 @@ class Zygote:
         else:
             isolate.enter(plan)
             isolate.drop_privileges(req["uid"], req["gid"])
+        if self.seccomp is not None:
+            isolate.no_new_privs()
+            self.seccomp.install()
+        if plan is not None:
             runtime = os.fork()
             if runtime:
                 return _init(runtime)
@@ -288,8 +332,49 @@ def _read_all(fd: int) -> bytes:
     return b"".join(chunks)
 
 
+def _kill_sandbox(pid: int, procs_files: Sequence[str]) -> None:
+    for procs in procs_files:
+        try:
+            with open(procs) as f:
+                members = [int(p) for p in f.read().split()]
+        except (OSError, ValueError):
+            continue
+        for member in members:
+            try:
+                os.kill(member, signal.SIGKILL)
+            except OSError:
+                pass
+    for procs in procs_files:
+        state = os.path.join(os.path.dirname(procs), "freezer.state")
+        try:
+            with open(state, "w") as f:
+                f.write("THAWED")
+        except OSError:
+            pass
+    for kill in (os.kill, os.killpg):
+        try:
+            kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def _rmdir(path: str) -> bool:
+    try:
+        os.rmdir(path)
+    except FileNotFoundError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def _orphaned(signum: int, frame: Any) -> None:
+    raise Orphaned()
+
+
 def main() -> None:
-    isolate.die_with_parent()
+    signal.signal(signal.SIGTERM, _orphaned)
+    isolate.die_with_parent(signal.SIGTERM)
     fd = int(sys.argv[1]) if len(sys.argv) > 1 else 3
     ctl = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET, fileno=fd)
     # Warm what every child will need, so its first invocation imports nothing of ours.
@@ -304,7 +389,7 @@ def main() -> None:
     zygote = Zygote(ctl)
     try:
         zygote.loop()
-    except (KeyboardInterrupt, ConnectionError):
+    except (KeyboardInterrupt, ConnectionError, Orphaned):
         # The worker went away (or stopped us): its sandboxes go with it.
         zygote.shutdown()
 
