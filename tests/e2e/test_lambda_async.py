@@ -327,3 +327,64 @@ def test_two_replicas_on_postgresql_run_each_event_once(private_postgres: str,
         for proc in replicas:
             if proc.proc is not None:
                 proc.stop()
+
+
+RECORDED = '''
+import json, os, socket
+
+def handler(event, context):
+    # The side effect first, acknowledged by the test, then the log line.
+    with socket.create_connection(("127.0.0.1", int(os.environ["RECORDER"])), 5) as conn:
+        conn.sendall(event["tag"].encode() + b"\\n")
+        conn.recv(1)
+    print("RUN " + json.dumps({"tag": event["tag"]}))
+'''
+
+
+class Recorder:
+    """A loopback TCP server that notes every tag a function sends it."""
+
+    def __init__(self) -> None:
+        import socketserver
+        import threading
+        self.tags: list[str] = []
+        recorder = self
+
+        class Handler(socketserver.StreamRequestHandler):
+            def handle(self) -> None:
+                tag = self.rfile.readline().decode().strip()
+                if tag:     # else the sandbox was killed while it connected
+                    recorder.tags.append(tag)
+                    self.wfile.write(b"k")
+
+        self.server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_no_log_line_of_an_event_that_ran_is_lost_to_a_kill9(tmp_path: Path) -> None:
+    recorder = Recorder()
+    proc = start(BerthProcess(tmp_path / "data", command="up"))
+    try:
+        lam, logs = proc.client("lambda"), proc.client("logs")
+        name = make(lam, RECORDED, RECORDER=str(recorder.port))
+        tags = [f"e{i}" for i in range(300)]
+        for tag in tags:
+            event(lam, name, {"tag": tag})
+        # Kill while events run and complete.
+        assert wait_for(lambda: list(recorder.tags), lambda got: len(got) >= 60, 30)
+        proc.kill9()
+        start(proc)
+        assert wait_for(lambda: list(recorder.tags), lambda got: set(got) >= set(tags), 60)
+        ran = set(recorder.tags)
+        logged = wait_for(lambda: {line["tag"] for _, line in lines(logs, name, "RUN")},
+                          lambda got: got >= ran, 30)
+        assert ran - logged == set(), f"{len(ran - logged)} events ran without their log line"
+    finally:
+        proc.stop()
+        recorder.close()

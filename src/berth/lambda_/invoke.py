@@ -289,6 +289,8 @@ class InvokeMixin:
             # Throttled, or this host could not run it (no sandbox, no code here): AWS's
             # "system errors", retried without using up the event's attempts.
             return Attempt(Outcome.THROTTLED, config.version)
+        # The run is settled in the queue only once its log lines are as durable as that.
+        await self._require_worker().logs_stored()
         outcome = Outcome.FUNCTION_ERROR if result.function_error else Outcome.SUCCESS
         return Attempt(outcome, config.version, result.function_error, result.payload)
 

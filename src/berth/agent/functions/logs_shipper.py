@@ -3,6 +3,12 @@
 Lines are appended to an in-memory batch on the event loop (no I/O); a background task hands
 each batch to a `LogSink` in a thread every `interval` seconds. Under `berth up` the sink
 writes through the Logs provider in-process; a remote agent's sink would call PutLogEvents.
+
+Lines are counted as they come (`mark`), and `shipped(mark)` waits until every line up to a
+mark is in the store: what an asynchronous invocation waits for before its event leaves the
+queue, so that no kill -9 loses the lines of an invocation counted as done. A waiter makes
+the next batch go at once (batches keep forming while one is written); a batch the sink
+refused is kept and tried again, ahead of newer lines.
 """
 from __future__ import annotations
 
@@ -67,15 +73,23 @@ class LocalLogsSink:
             self.logs.put_log_events(self._ctx(key[0]), req)
 
 
+Batch = dict[StreamKey, list[dict[str, Any]]]
+MAX_TRIES = 20      # a batch the sink keeps refusing is dropped (and logged) after this many
+
+
 class LogShipper:
     def __init__(self, sink: LogSink, interval: float = 0.2) -> None:
         self.sink = sink
         self.interval = interval
-        self._pending: dict[StreamKey, list[dict[str, Any]]] = {}
+        self._pending: Batch = {}
         self._last_ts: dict[StreamKey, int] = {}
         self._task: asyncio.Task[None] | None = None
         self._flushing: asyncio.Future[None] | None = None
         self._wake = asyncio.Event()
+        self._appended = 0          # lines appended so far
+        self._shipped = 0           # of those, how many are in the store (or given up on)
+        self._tries = 0             # failed attempts at the oldest pending lines
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
 
     def append(self, key: StreamKey, message: str, timestamp_ms: int | None = None) -> None:
         ts = timestamp_ms if timestamp_ms is not None else int(time.time() * 1000)
@@ -90,9 +104,34 @@ class LogShipper:
         if events is None:
             events = self._pending[key] = []
         events.append({"timestamp": ts, "message": message})
+        self._appended += 1
 
     def forget(self, key: StreamKey) -> None:
         self._last_ts.pop(key, None)
+
+    def mark(self) -> int:
+        """How many lines have been appended until now."""
+        return self._appended
+
+    async def shipped(self, mark: int) -> None:
+        """Return once every line up to `mark` is stored."""
+        if self._shipped >= mark:
+            return
+        future = asyncio.get_running_loop().create_future()
+        self._waiters.append((mark, future))
+        self._wake.set()
+        await future
+
+    def _advance(self, shipped: int) -> None:
+        self._shipped = max(self._shipped, shipped)
+        waiting = []
+        for mark, future in self._waiters:
+            if mark <= self._shipped:
+                if not future.done():
+                    future.set_result(None)
+            else:
+                waiting.append((mark, future))
+        self._waiters = waiting
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run())
@@ -112,7 +151,12 @@ class LogShipper:
 
     async def _run(self) -> None:
         while True:
-            await asyncio.sleep(self.interval)
+            if not self._waiters:
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self.interval)
+                except TimeoutError:
+                    pass
+            self._wake.clear()
             self._flushing = asyncio.ensure_future(self.flush())
             try:
                 await asyncio.shield(self._flushing)
@@ -120,14 +164,33 @@ class LogShipper:
                 raise
             except Exception:
                 log.exception("shipping function logs failed")
+            if self._waiters and self._pending and self._tries:
+                await asyncio.sleep(self.interval)     # the sink refused: not in a tight loop
 
     async def flush(self) -> None:
         if not self._pending:
+            self._advance(self._appended)
             return
-        batch, self._pending = self._pending, {}
-        await asyncio.to_thread(self._ship, batch)
+        batch, self._pending, mark = self._pending, {}, self._appended
+        failed = await asyncio.to_thread(self._ship, batch)
+        if not failed:
+            self._tries = 0
+            self._advance(mark)
+            return
+        self._tries += 1
+        if self._tries >= MAX_TRIES:
+            log.error("dropping %d function log events the store refused %d times",
+                      sum(len(e) for e in failed.values()), self._tries)
+            self._tries = 0
+            self._advance(mark)
+            return
+        # Kept, ahead of what came meanwhile; the mark stays where it was.
+        for key, events in failed.items():
+            self._pending[key] = events + self._pending.get(key, [])
 
-    def _ship(self, batch: dict[StreamKey, list[dict[str, Any]]]) -> None:
+    def _ship(self, batch: Batch) -> Batch:
+        """Store a batch; returns what could not be stored."""
+        failed: Batch = {}
         for key, events in batch.items():
             start = 0
             while start < len(events):
@@ -141,4 +204,7 @@ class LogShipper:
                     self.sink.put(key, events[start:end])
                 except Exception:
                     log.exception("could not store %d log events in %s", end - start, key)
+                    failed[key] = events[start:]
+                    break
                 start = end
+        return failed

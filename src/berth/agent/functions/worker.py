@@ -66,3 +66,8 @@ class FunctionWorker:
         call = Call(invocation, asyncio.get_running_loop().create_future())
         await self.pools.dispatch(config, code_dir, call)
         return await call.future
+
+    async def logs_stored(self) -> None:
+        """Return once every log line so far is in the store: those of every invocation that
+        has ended (they are all written before its result)."""
+        await self.shipper.shipped(self.shipper.mark())
