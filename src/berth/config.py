@@ -50,6 +50,13 @@ class Settings:
     ecs_agent_grace: float = 30.0
     # How often the service reconciler and failure detector look even when nothing woke them.
     ecs_reconcile_interval: float = 1.0
+    # A service task that stops on its own before it has run ecs_task_stable_after seconds
+    # failed; after the second failure in a row the next start waits ecs_restart_delay,
+    # doubling up to ecs_restart_delay_max (ECS's service throttle: 15 minutes). A service is
+    # steady, and its deployment completed, once its tasks have run that long. Seconds.
+    ecs_task_stable_after: float = 10.0
+    ecs_restart_delay: float = 10.0
+    ecs_restart_delay_max: float = 900.0
     # Function worker: idle sandboxes are frozen at once and evicted after lambda_idle_ttl,
     # or least recently used first while the host has less than lambda_memory_reserve_mb
     # available (None: 5% of memory). lambda_isolation gives each sandbox its namespaces,
@@ -100,7 +107,8 @@ class Settings:
                            ("database_url", str), ("access_key", str),
                            ("secret_key", str), ("region", str), ("account_id", str),
                            ("ecs_agent_timeout", float), ("ecs_agent_grace", float),
-                           ("ecs_reconcile_interval", float),
+                           ("ecs_reconcile_interval", float), ("ecs_task_stable_after", float),
+                           ("ecs_restart_delay", float), ("ecs_restart_delay_max", float),
                            ("lambda_async_retry_delay", float), ("lambda_async_lease", float),
                            ("lambda_idle_ttl", float), ("lambda_prewarm_python", int),
                            ("lambda_prewarm_node", int), ("lambda_pids_max", int),

@@ -25,7 +25,8 @@ def error_of(call, **kw) -> tuple[str, str]:
 
 @pytest.fixture(scope="module")
 def berth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BerthProcess]:
-    with mock.patch.dict(os.environ, {"BERTH_ECS_RECONCILE_INTERVAL": "0.2"}):
+    with mock.patch.dict(os.environ, {"BERTH_ECS_RECONCILE_INTERVAL": "0.2",
+                                      "BERTH_ECS_TASK_STABLE_AFTER": "0.5"}):
         proc = BerthProcess(tmp_path_factory.mktemp("berth") / "data").start()
     yield proc
     proc.stop()

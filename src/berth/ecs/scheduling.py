@@ -10,6 +10,7 @@ over-committing an instance.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import threading
@@ -231,6 +232,14 @@ def commit(store: Store, spec: TaskSpec, claims: Sequence[Claim],
 
 # -- the loops -----------------------------------------------------------------------------------
 
+def _less(view: InstanceView, held: Sequence[Requirements]) -> InstanceView:
+    """The instance as placement may see it while `held` waits for room on it."""
+    return dataclasses.replace(
+        view, remaining_cpu=view.remaining_cpu - sum(r.cpu for r in held),
+        remaining_memory=view.remaining_memory - sum(r.memory for r in held),
+        used_ports=view.used_ports | frozenset(p for r in held for p in r.ports))
+
+
 def _failure(arn: str, reason: str) -> dict[str, str]:
     return {"arn": arn, "reason": reason} if arn else {"reason": reason}
 
@@ -263,8 +272,12 @@ class Scheduler:
     def run_tasks(self, spec: TaskSpec, count: int,
                   strategies: Sequence[Mapping[str, str]] = (),
                   constraints: Sequence[Mapping[str, str]] = (),
-                  rng: random.Random | None = None) -> Outcome:
-        """RunTask's path: berth's placement chooses among the cluster's ACTIVE instances."""
+                  rng: random.Random | None = None,
+                  reserved: Mapping[str, Sequence[Requirements]] | None = None) -> Outcome:
+        """RunTask's path: berth's placement chooses among the cluster's ACTIVE instances.
+
+        `reserved` is held back from placement on those instances (the reconciler's daemon
+        tasks still waiting for room there); the commit still swaps on the real rows."""
         placed: list[dict[str, Any]] = []
         deadline = time.monotonic() + MAX_SECONDS
         req = spec.requirements
@@ -273,8 +286,14 @@ class Scheduler:
         for attempt in range(MAX_ATTEMPTS):
             with self._lock(spec.region, spec.cluster):
                 snap = self.cache.snapshot(self.store, spec.region, spec.cluster, suspects)
-                result = self.placers.place((spec.region, spec.cluster), snap, req,
-                                            count - len(placed), strategies, constraints, rng)
+                if reserved:
+                    result = place([_less(v, reserved[v.arn]) if v.arn in reserved else v
+                                    for v in snap.views], req, count - len(placed),
+                                   strategies, constraints, rng)
+                else:
+                    result = self.placers.place((spec.region, spec.cluster), snap, req,
+                                                count - len(placed), strategies, constraints,
+                                                rng)
                 if not result.claims:
                     break
                 done = _commit(self.store, spec, result.claims, snap.by_arn)

@@ -140,6 +140,15 @@ services = versioned(
     sa.Index("ix_ecs_services_cluster", "region", "cluster", "status"),
 )
 
+# The reconciler's memory of each service's failing tasks and last completed deployment
+# (throttle.Streak as JSON). A table of its own, not service columns: UpdateService and the
+# reconciler then never conflict over it, and existing stores gain it with create_all.
+service_throttle = sa.Table(
+    "ecs_service_throttle", metadata,
+    sa.Column("arn", sa.String(512), primary_key=True),
+    sa.Column("state", sa.JSON, nullable=False),
+)
+
 # RunTask's client tokens (client_tokens.py): what the first request with a token placed.
 client_tokens = sa.Table(
     "ecs_client_tokens", metadata,

@@ -40,12 +40,21 @@ def event(message: str, at: float | None = None) -> dict[str, Any]:
     return {"id": str(uuid.uuid4()), "createdAt": at or now(), "message": message}
 
 
-def _deployment_config(given: dict[str, Any] | None, current: dict[str, Any] | None
-                       ) -> dict[str, Any]:
-    out = {"maximumPercent": 200, "minimumHealthyPercent": 100, **(current or {}),
-           **(given or {})}
+# ECS's defaults per scheduling strategy: a daemon runs one task per instance, so it never runs
+# more (maximumPercent 100) and by default replaces its tasks all at once.
+_DEFAULT_PERCENTS = {"REPLICA": (200, 100), "DAEMON": (100, 0)}
+
+
+def _deployment_config(given: dict[str, Any] | None, current: dict[str, Any] | None,
+                       strategy: str) -> dict[str, Any]:
+    maximum, minimum = _DEFAULT_PERCENTS[strategy]
+    out = {"maximumPercent": maximum, "minimumHealthyPercent": minimum,
+           "deploymentCircuitBreaker": {"enable": False, "rollback": False},
+           **(current or {}), **(given or {})}
     if not 0 <= out["minimumHealthyPercent"] <= 100:
         raise errors.invalid("minimumHealthyPercent must be between 0 and 100.")
+    if strategy == "DAEMON" and out["maximumPercent"] != 100:
+        raise errors.invalid("maximumPercent must be 100 for a DAEMON service.")
     if out["maximumPercent"] < 100:
         raise errors.invalid("maximumPercent must be at least 100 for a REPLICA service.")
     return out
@@ -128,12 +137,16 @@ class Services:
         if not arns.NAME_RE.fullmatch(name):
             raise errors.invalid("Service name can have up to 255 letters, numbers, hyphens "
                                  "and underscores.")
-        if req.get("schedulingStrategy", "REPLICA") != "REPLICA":
-            raise errors.invalid("berth supports the REPLICA scheduling strategy only.")
+        strategy = req.get("schedulingStrategy") or "REPLICA"
         if not req.get("taskDefinition"):
             raise errors.invalid("TaskDefinition can not be blank.")
         desired = req.get("desiredCount")
-        if desired is None:
+        if strategy == "DAEMON":
+            if req.get("placementStrategy"):
+                raise errors.invalid("Placement strategies are not supported for a DAEMON "
+                                     "service: it runs one task on every instance.")
+            desired = 0         # the reconciler counts the instances that qualify
+        elif desired is None:
             raise errors.invalid("desiredCount is required for a REPLICA service.")
         if desired < 0:
             raise errors.invalid("desiredCount can not be negative.")
@@ -141,8 +154,8 @@ class Services:
         if launch_type not in ("EC2", "EXTERNAL"):
             raise errors.invalid(f"launchType {launch_type} is not supported: berth runs tasks "
                                  "on registered container instances (EC2 or EXTERNAL).")
-        config = _deployment_config(req.get("deploymentConfiguration"), None)
-        constraints, strategy = _placement(req)
+        config = _deployment_config(req.get("deploymentConfiguration"), None, strategy)
+        constraints, placement_strategy = _placement(req)
         tags = tag_map(req.get("tags"))
         at = now()
         with self.store.write() as conn:
@@ -158,11 +171,11 @@ class Services:
                 "arn": arn, "region": ctx.region, "cluster": cluster.name, "name": name,
                 "status": "ACTIVE", "desired_count": desired, "task_definition": td.arn,
                 "deployment_config": config, "placement_constraints": constraints,
-                "placement_strategy": strategy,
+                "placement_strategy": placement_strategy,
                 "deployments": [new_deployment(td.arn, desired, launch_type, at)],
                 "events": [], "extra": {k: req[k] for k in ECHOED if k in req},
                 "tags": tags, "launch_type": launch_type,
-                "scheduling_strategy": "REPLICA", "created_at": at, "steady": False})
+                "scheduling_strategy": strategy, "created_at": at, "steady": False})
             row = find_service(conn, ctx.region, cluster, arn)
         assert row is not None
         self.wakeups.reconciler()
@@ -187,13 +200,20 @@ class Services:
     def _update(self, conn: Connection, ctx: RequestContext, req: dict[str, Any]) -> Row:
         cluster, row = _active_service(conn, ctx, req)
         values: dict[str, Any] = {}
+        daemon = row.scheduling_strategy == "DAEMON"
+        if daemon and req.get("desiredCount") is not None:
+            raise errors.invalid("The desired count of a DAEMON service cannot be set: it runs "
+                                 "one task on every instance that meets its constraints.")
+        if daemon and req.get("placementStrategy"):
+            raise errors.invalid("Placement strategies are not supported for a DAEMON "
+                                 "service: it runs one task on every instance.")
         desired = req.get("desiredCount", row.desired_count)
         if desired != row.desired_count:
             values["desired_count"] = desired
             values["steady"] = False
         if req.get("deploymentConfiguration") is not None:
-            values["deployment_config"] = _deployment_config(req["deploymentConfiguration"],
-                                                             row.deployment_config)
+            values["deployment_config"] = _deployment_config(
+                req["deploymentConfiguration"], row.deployment_config, row.scheduling_strategy)
         constraints, strategy = _placement(req, row)
         roll = bool(req.get("forceNewDeployment"))
         if (constraints, strategy) != (row.placement_constraints, row.placement_strategy):
@@ -228,7 +248,9 @@ class Services:
     def delete_service(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
         with self.store.write() as conn:
             cluster, row = _active_service(conn, ctx, req)
-            if row.desired_count > 0 and not req.get("force"):
+            # A daemon cannot be scaled down: it goes without `force`, as in ECS.
+            if (row.desired_count > 0 and not req.get("force")
+                    and row.scheduling_strategy == "REPLICA"):
                 raise errors.invalid("The service cannot be stopped while it is scaled above 0.")
             Store.bump(conn, services, {"arn": row.arn},
                        {"status": "DRAINING", "desired_count": 0, "steady": False})
