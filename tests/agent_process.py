@@ -79,14 +79,20 @@ def http_get(url: str, timeout: float = 10) -> str:
             time.sleep(0.1)
 
 
-def remove_task_containers(data_dir: Path, task_arns: list[str]) -> None:
-    """Remove what the tasks left on the driver `berth up` chose for `data_dir` (its agent
-    keeps a task's containers a while after it stops, and a test's data dir goes)."""
+def remove_task_containers(data_dir: Path, task_arns: list[str] | None = None) -> None:
+    """Remove what the tasks (None: every task of the data dir's agent) left on the driver
+    `berth up` chose for `data_dir` (its agent keeps a task's containers a while after they
+    stop, and a test's data dir goes)."""
     from berth.agent.drivers.detect import detect_driver
+    if task_arns is None:
+        state = json.loads((data_dir / "agent" / "state.json").read_text())
+        selections = [{LABEL_INSTANCE: state["instance_arn"]}]
+    else:
+        selections = [{"berth.task-arn": arn} for arn in task_arns]
     driver = detect_driver(data_dir)
     try:
-        for arn in task_arns:
-            for st in driver.list({"berth.task-arn": arn}):
+        for labels in selections:
+            for st in driver.list(labels):
                 driver.remove(st.id)
     finally:
         driver.close()

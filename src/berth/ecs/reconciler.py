@@ -78,8 +78,8 @@ class Reconciler:
             self._last_purge = now()
             self.purge_stopped()
 
-    def reconcile(self, svc: Row, reserved: Reserved | None = None) -> None:
-        reserved = reserved if reserved is not None else defaultdict(list)
+    def reconcile(self, svc: Row, reserved: Reserved) -> None:
+        """One pass over one service; `reserved` is its cluster's, shared by the pass."""
         at = now()
         with self.store.read() as conn:
             cluster_ok = conn.execute(sa.select(clusters.c.status).where(
