@@ -153,3 +153,26 @@ def runc_agent(berth: BerthProcess, data: Path, cluster: str) -> Iterator[AgentP
         driver = RuncDriver(data)
         for st in driver.list({LABEL_INSTANCE: proc.instance_arn}):
             driver.remove(st.id)
+
+
+def check_pid1_sleep_stops(ecs: Any, cluster: str, image: str, family: str,
+                           agent: AgentProcess) -> None:
+    """`sleep` as PID 1 ignores SIGTERM (the kernel drops signals PID 1 has no handler for),
+    so StopTask waits out stopTimeout and kills it; with initProcessEnabled an init is PID 1,
+    passes SIGTERM on, and the sleep ends at once."""
+    for init, timeout in ((True, 30), (False, 2)):
+        arn = run_task(ecs, cluster, f"{family}-{'init' if init else 'noinit'}", [{
+            "name": "sleeper", "image": image, "memory": 16, "stopTimeout": timeout,
+            "command": ["sleep", "300"], "linuxParameters": {"initProcessEnabled": init}}])
+        wait_task(ecs, cluster, arn, running, agent=agent)
+        began = time.monotonic()
+        ecs.stop_task(cluster=cluster, task=arn)
+        task = wait_task(ecs, cluster, arn, stopped, agent=agent)
+        took = time.monotonic() - began
+        assert task["stopCode"] == "UserInitiated"
+        if init:
+            assert took < 10, took                  # not the 30 s stopTimeout
+            assert container(task, "sleeper")["exitCode"] == 143     # 128 + SIGTERM
+        else:
+            assert took >= 2, took                  # SIGTERM ignored: killed at stopTimeout
+            assert container(task, "sleeper")["exitCode"] == 137

@@ -1,18 +1,24 @@
 """Shared fixtures for end-to-end tests: real berth processes, real clients."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Iterator
+from unittest import mock
 
 import pytest
 
 from berth_process import BerthProcess
+from ecs.simagent import SimAgent
 
 
 @pytest.fixture(scope="module")
-def berth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BerthProcess]:
-    """A `berth server` shared by one test module."""
-    proc = BerthProcess(tmp_path_factory.mktemp("berth") / "data").start()
+def berth(request: pytest.FixtureRequest,
+          tmp_path_factory: pytest.TempPathFactory) -> Iterator[BerthProcess]:
+    """A `berth server` shared by one test module, with the BERTH_* settings of the module's
+    `BERTH_ENV` if it has one."""
+    with mock.patch.dict(os.environ, getattr(request.module, "BERTH_ENV", {})):
+        proc = BerthProcess(tmp_path_factory.mktemp("berth") / "data").start()
     yield proc
     proc.stop()
 
@@ -43,3 +49,12 @@ def logs(berth: BerthProcess) -> Any:
 def ecs(berth: BerthProcess) -> Any:
     """An ECS client for the module's server (modules that set up more define their own)."""
     return berth.client("ecs")
+
+
+@pytest.fixture
+def agents() -> Iterator[list[SimAgent]]:
+    """Simulated agents a test starts (append them); stopped after the test."""
+    made: list[SimAgent] = []
+    yield made
+    for a in made:
+        a.stop()

@@ -3,13 +3,12 @@ DOCKER_HOST) runs ECS tasks: exit codes, static and dynamic host ports in bridge
 missing image's CannotPullContainerError."""
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from agent_process import (AgentProcess, container, http_get, run_task, running, stopped,
-                           wait_task)
+from agent_process import (AgentProcess, check_pid1_sleep_stops, container, http_get, run_task,
+                           running, stopped, wait_task)
 from berth_process import BerthProcess, free_port
 from images import TEST_IMAGE, busybox_archive
 
@@ -99,21 +98,4 @@ def test_the_built_in_busybox_image_is_loaded_when_a_task_names_it(agent: AgentP
 
 
 def test_init_process_lets_a_pid_1_sleep_stop_on_sigterm(agent: AgentProcess, ecs: Any) -> None:
-    arn = run_task(ecs, CLUSTER, "d-pid1", [{
-        "name": "sleeper", "image": TEST_IMAGE, "memory": 16, "stopTimeout": 30,
-        "command": ["sleep", "300"], "linuxParameters": {"initProcessEnabled": True}}])
-    wait_task(ecs, CLUSTER, arn, running, agent=agent)
-    began = time.monotonic()
-    ecs.stop_task(cluster=CLUSTER, task=arn)
-    task = wait_task(ecs, CLUSTER, arn, stopped, agent=agent)
-    assert time.monotonic() - began < 10            # not the 30 s stopTimeout
-    assert container(task, "sleeper")["exitCode"] == 143
-    arn = run_task(ecs, CLUSTER, "d-pid1-noinit", [{
-        "name": "sleeper", "image": TEST_IMAGE, "memory": 16, "stopTimeout": 2,
-        "command": ["sleep", "300"]}])
-    wait_task(ecs, CLUSTER, arn, running, agent=agent)
-    began = time.monotonic()
-    ecs.stop_task(cluster=CLUSTER, task=arn)
-    task = wait_task(ecs, CLUSTER, arn, stopped, agent=agent)
-    assert time.monotonic() - began >= 2
-    assert container(task, "sleeper")["exitCode"] == 137
+    check_pid1_sleep_stops(ecs, CLUSTER, TEST_IMAGE, "d-pid1", agent)

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from agent_process import (AgentProcess, container, http_get, run_task, runc_agent, running,
-                           stopped, wait_task)
+from agent_process import (AgentProcess, check_pid1_sleep_stops, container, http_get, run_task,
+                           runc_agent, running, stopped, wait_task)
 from berth_process import BERTH, BerthProcess, free_port
 from images import TEST_IMAGE
 
@@ -241,28 +241,6 @@ def test_the_built_in_busybox_image_runs_with_nothing_imported(agent: AgentProce
 @pytest.mark.parametrize("image", [TEST_IMAGE, "host"])
 def test_init_process_lets_a_pid_1_sleep_stop_on_sigterm(agent: AgentProcess, ecs: Any,
                                                           image: str) -> None:
-    """`sleep` as PID 1 ignores SIGTERM (the kernel drops signals PID 1 has no handler for),
-    so StopTask waits out stopTimeout and kills it; with initProcessEnabled an init is PID 1,
-    passes SIGTERM on, and the sleep ends at once."""
-    family = "pid1-" + ("host" if image == "host" else "bb")
-    arn = run_task(ecs, CLUSTER, family, [{
-        "name": "sleeper", "image": image, "memory": 16, "stopTimeout": 30,
-        "command": ["sleep", "300"], "linuxParameters": {"initProcessEnabled": True}}])
-    wait_task(ecs, CLUSTER, arn, running, agent=agent)
-    began = time.monotonic()
-    ecs.stop_task(cluster=CLUSTER, task=arn)
-    task = wait_task(ecs, CLUSTER, arn, stopped, agent=agent)
-    assert time.monotonic() - began < 10            # not the 30 s stopTimeout
-    assert container(task, "sleeper")["exitCode"] == 143        # 128 + SIGTERM
-    assert task["stopCode"] == "UserInitiated"
-
-    arn = run_task(ecs, CLUSTER, family + "-noinit", [{
-        "name": "sleeper", "image": image, "memory": 16, "stopTimeout": 2,
-        "command": ["sleep", "300"]}])
-    wait_task(ecs, CLUSTER, arn, running, agent=agent)
-    began = time.monotonic()
-    ecs.stop_task(cluster=CLUSTER, task=arn)
-    task = wait_task(ecs, CLUSTER, arn, stopped, agent=agent)
-    assert time.monotonic() - began >= 2            # SIGTERM ignored: killed at stopTimeout
-    assert container(task, "sleeper")["exitCode"] == 137
+    check_pid1_sleep_stops(ecs, CLUSTER, image, "pid1-" + ("host" if image == "host" else "bb"),
+                           agent)
 

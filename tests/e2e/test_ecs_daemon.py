@@ -3,30 +3,11 @@ constraints, following instances as they join, drain, change attributes and leav
 before replica tasks when an instance is short of room, as ECS documents."""
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from unittest import mock
-
-import pytest
-from berth_process import BerthProcess, error_of
+from berth_process import error_of
 from ecs.simagent import SimAgent, wait_for
 
-
-@pytest.fixture(scope="module")
-def berth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BerthProcess]:
-    with mock.patch.dict(os.environ, {"BERTH_ECS_RECONCILE_INTERVAL": "0.2",
-                                      "BERTH_ECS_TASK_STABLE_AFTER": "0.5"}):
-        proc = BerthProcess(tmp_path_factory.mktemp("berth") / "data").start()
-    yield proc
-    proc.stop()
-
-
-@pytest.fixture
-def agents() -> Iterator[list[SimAgent]]:
-    made: list[SimAgent] = []
-    yield made
-    for a in made:
-        a.stop()
+# The reconciler looks every 0.2 s and counts a task as started once it is up 0.5 s.
+BERTH_ENV = {"BERTH_ECS_RECONCILE_INTERVAL": "0.2", "BERTH_ECS_TASK_STABLE_AFTER": "0.5"}
 
 
 def describe(ecs, cluster: str, name: str) -> dict:

@@ -3,11 +3,8 @@ new task definitions within minimumHealthyPercent/maximumPercent, moves tasks of
 instances, and records ECS's events."""
 from __future__ import annotations
 
-import os
 import threading
 import time
-from collections.abc import Iterator
-from unittest import mock
 
 import botocore.exceptions
 import pytest
@@ -23,13 +20,8 @@ def error_of(call, **kw) -> tuple[str, str]:
     return err.value.response["Error"]["Code"], err.value.response["Error"]["Message"]
 
 
-@pytest.fixture(scope="module")
-def berth(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BerthProcess]:
-    with mock.patch.dict(os.environ, {"BERTH_ECS_RECONCILE_INTERVAL": "0.2",
-                                      "BERTH_ECS_TASK_STABLE_AFTER": "0.5"}):
-        proc = BerthProcess(tmp_path_factory.mktemp("berth") / "data").start()
-    yield proc
-    proc.stop()
+# The reconciler looks every 0.2 s and counts a task as started once it is up 0.5 s.
+BERTH_ENV = {"BERTH_ECS_RECONCILE_INTERVAL": "0.2", "BERTH_ECS_TASK_STABLE_AFTER": "0.5"}
 
 
 @pytest.fixture(scope="module")
@@ -40,13 +32,6 @@ def ecs(berth: BerthProcess):
             {"name": "app", "image": f"app:{rev}", "cpu": 128, "memory": 128}])
     return c
 
-
-@pytest.fixture
-def agents(ecs) -> Iterator[list[SimAgent]]:
-    made: list[SimAgent] = []
-    yield made
-    for a in made:
-        a.stop()
 
 
 def describe(ecs, cluster: str, name: str) -> dict:
