@@ -18,6 +18,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 install: $(STAMP)
 	@bash scripts/system-packages.sh
 	@$(BIN)/python -m berth.agent.archives $(VENV)/share/berth/images
+	@bash scripts/runtime-sdks.sh $(BIN)/python
 
 up: install
 	$(BIN)/berth up

@@ -173,6 +173,13 @@ class Settings:
         return f"http://{self.host}:{self.port}"
 
     @property
+    def local_endpoint(self) -> str:
+        """This server as a process on its own host reaches it (a wildcard listen address is
+        reached on loopback)."""
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        return f"http://{host}:{self.port}"
+
+    @property
     def db_url(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'berth.db'}"
 

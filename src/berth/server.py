@@ -17,6 +17,7 @@ from .ecs.agent_channel import PREFIX as ECS_AGENT_PREFIX
 from .lambda_.code_download import PREFIX as LAMBDA_PREFIX
 from .lambda_.code_download import code_download_app
 from .state.store import Store
+from .sts.keys import Keys
 
 log = logging.getLogger(__name__)
 
@@ -26,14 +27,19 @@ def build_services(settings: Settings, store: Store) -> list[Service]:
     from .lambda_.service import LambdaService
     from .logs.constraints import AMENDMENTS as LOGS_AMENDMENTS
     from .logs.service import LogsService
+    from .sts.service import StsService
+    from .sts.sessions import Sessions
     inline = store.is_sqlite
+    sessions = Sessions(store)
     return [
         Service("logs", LogsService(store, settings), max_body=5 * 1024 * 1024,
                 inline_quick_calls=inline, amendments=LOGS_AMENDMENTS),
         Service("ecs", EcsService(store, settings), inline_quick_calls=inline,
                 writer_busy=store.writer_busy),
-        Service("lambda", LambdaService(store, settings), validation_code="ValidationException",
-                max_body=80 * 1024 * 1024, inline_quick_calls=inline),
+        Service("sts", StsService(store, settings, sessions), validation_code="ValidationError"),
+        Service("lambda", LambdaService(store, settings, sessions),
+                validation_code="ValidationException", max_body=80 * 1024 * 1024,
+                inline_quick_calls=inline),
     ]
 
 
@@ -44,11 +50,15 @@ def build_app(settings: Settings) -> tuple[ApiApp, Store]:
     store.create_all()
     keys = {settings.access_key: settings.secret_key}
     ecs = next(s.provider for s in services if s.name == "ecs")
-    app = ApiApp(services, keys.get, settings.account_id, mounts={
+    sts = next(s.provider for s in services if s.name == "sts")
+    mounts = {
         LAMBDA_PREFIX: code_download_app(settings, store),
         ECS_AGENT_PREFIX: ecs.agent_channel(keys.get),
         CONSOLE_PREFIX: console_app(),
-    })
+    }
+    app = ApiApp(services, Keys(settings.access_key or "", settings.secret_key or "",
+                                settings.account_id, sts.sessions),
+                 settings.account_id, mounts=mounts)
     return app, store
 
 
@@ -97,8 +107,7 @@ def _local_agent(settings: Settings):  # type: ignore[no-untyped-def]
     in a thread of its own, reaching this server over loopback HTTP."""
     from .agent.agent import AgentThread
     from .agent.client import Credentials
-    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
-    agent = AgentThread(settings, f"http://{host}:{settings.port}",
+    agent = AgentThread(settings, settings.local_endpoint,
                         Credentials(settings.access_key or "", settings.secret_key or ""))
     agent.start()
     return agent

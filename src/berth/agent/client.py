@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -27,8 +27,12 @@ JSON_11 = "application/x-amz-json-1.1"
 
 @dataclass(frozen=True)
 class Credentials:
+    """Keys that sign requests: the admin's, or temporary ones of a role (with their session
+    token and expiry, epoch seconds). The secret and the token never show in a repr."""
     access_key: str
-    secret_key: str
+    secret_key: str = field(repr=False)
+    session_token: str | None = field(default=None, repr=False)
+    expiration: float | None = None
 
 
 class Unreachable(Exception):
@@ -51,7 +55,8 @@ class ControlPlane:
         self.endpoint = endpoint.rstrip("/")
         self.credentials = credentials
         self.region = region
-        self._boto_credentials = BotoCredentials(credentials.access_key, credentials.secret_key)
+        self._boto_credentials = BotoCredentials(credentials.access_key, credentials.secret_key,
+                                                 credentials.session_token)
         # The agent's connections go to its own control plane, never through a proxy.
         self._http = httpx.AsyncClient(timeout=timeout, trust_env=False)
 

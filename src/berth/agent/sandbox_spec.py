@@ -13,6 +13,9 @@ from typing import Any
 MIB = 1024 * 1024
 # Lambda's sandbox user is sbx_user1051, uid 993; no host account needs to exist for it.
 SANDBOX_UID = SANDBOX_GID = 993
+# Its line in the sandbox's /etc/passwd, as on Lambda: getpwuid() then names it, and Node.js's
+# os.homedir() (which the AWS SDK for JavaScript calls) answers instead of throwing.
+SANDBOX_PASSWD = f"sbx_user1051:x:{SANDBOX_UID}:{SANDBOX_GID}::/home/sbx_user1051:/sbin/nologin"
 # As on Lambda: 1,024 processes and threads per sandbox; one vCPU per 1,769 MB of memory.
 DEFAULT_PIDS_MAX = 1024
 MB_PER_VCPU = 1769
@@ -77,7 +80,7 @@ class RootLayout:
         """What berth_runtime.isolate.enter needs, as JSON."""
         return {"stage": str(stage), "binds": [[p, p] for p in self.binds],
                 "hide": list(self.hide), "runtime_dir": str(runtime_dir), "tmp_mb": tmp_mb,
-                "hostname": "localhost"}
+                "hostname": "localhost", "passwd": SANDBOX_PASSWD}
 
 
 def root_layout(extra_prefixes: Iterable[str], private: Iterable[Path]) -> RootLayout:

@@ -1,8 +1,10 @@
 """The ASGI application: one generic path from an AWS request to a handler method and back.
 
-Route by X-Amz-Target (JSON 1.1) or by method + URI template (REST-JSON), verify SigV4, parse
-and validate the input from the model, call `provider.<operation_in_snake_case>(ctx, params)`,
-serialize the result or the ServiceError. No service knowledge lives here.
+Route by X-Amz-Target (JSON 1.1), by method + URI template (REST-JSON) or by the credential
+scope and the form's Action (query), verify SigV4, parse and validate the input from the model,
+call `provider.<operation_in_snake_case>(ctx, params)`, serialize the result or the
+ServiceError. A service berth does not serve gets an error in its own protocol that says so.
+No service knowledge lives here.
 """
 from __future__ import annotations
 
@@ -12,14 +14,16 @@ import logging
 import random
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Protocol
+from urllib.parse import unquote
 
 from botocore import xform_name
 from botocore.model import OperationModel, ServiceModel
 
-from . import cors, protocol, sigv4
+from . import cors, protocol, query, sigv4, unserved
 from .errors import ServiceError
 from .models import RestRouter, service_model
+from .principal import Principal
 from .validation import Amendments, validate
 
 # Threads for the blocking operations (as many as anyio's default pool has).
@@ -94,6 +98,9 @@ class Service:
     def __post_init__(self) -> None:
         self.model = service_model(self.name)
         self.protocol = self.model.metadata["protocol"]
+        # The service a request's credential scope names.
+        self.signing_name = self.model.metadata.get("signingName",
+                                                    self.model.metadata["endpointPrefix"])
         self.router = RestRouter.for_model(self.model) if self.protocol == "rest-json" else None
         self.operations = {n: self.model.operation_model(n) for n in self.model.operation_names}
         self._handlers: dict[str, tuple[Callable[..., Any], str] | None] = {}
@@ -125,6 +132,21 @@ class RequestContext:
     operation: str
     access_key: str
     endpoint: str
+    # Who signed, what an authorization layer would decide on; None for berth's own calls
+    # made in process (the function worker storing log lines).
+    caller: Principal | None = None
+
+
+class KeyStore(Protocol):
+    """The access keys requests may be signed with. `token` is the request's session token
+    (X-Amz-Security-Token), None without one."""
+
+    def secret(self, access_key: str, token: str | None) -> str | None:
+        """The key's secret; None for an unknown key. Raises the AWS error for a session
+        token that is invalid or expired."""
+
+    def principal(self, access_key: str, token: str | None) -> Principal:
+        """Who signed with a key whose signature has been verified."""
 
 
 @dataclass
@@ -135,12 +157,13 @@ class _Response:
 
 
 class ApiApp:
-    def __init__(self, services: list[Service], lookup_secret: Callable[[str], str | None],
-                 account_id: str, mounts: dict[str, ASGIApp] | None = None) -> None:
-        """`mounts` maps path prefixes to berth's own (non-AWS) ASGI apps, such as the
-        Lambda code download and the ECS agent channel."""
+    def __init__(self, services: list[Service], keys: KeyStore, account_id: str,
+                 mounts: dict[str, ASGIApp] | None = None) -> None:
+        """`keys` knows the access keys that may sign, and who each names. `mounts` maps
+        path prefixes to berth's own (non-AWS) ASGI apps, such as the Lambda code download
+        and the ECS agent channel."""
         self.services = services
-        self.lookup_secret = lookup_secret
+        self.keys = keys
         # Operations that block (store writes, most reads) run here, off the event loop.
         self._workers = ThreadPoolExecutor(_WORKERS, thread_name_prefix="berth-api")
         self.account_id = account_id
@@ -149,10 +172,12 @@ class ApiApp:
         self.max_body = max((s.max_body for s in services), default=1024 * 1024)
         self.by_target: dict[str, Service] = {}
         self.rest: list[Service] = []
+        self.by_signing_name = {svc.signing_name: svc for svc in services}
+        self.served = [svc.model.metadata.get("serviceId", svc.name) for svc in services]
         for svc in services:
             if svc.protocol == "json":
                 self.by_target[svc.model.metadata["targetPrefix"]] = svc
-            else:
+            elif svc.protocol == "rest-json":
                 self.rest.append(svc)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -181,12 +206,12 @@ class ApiApp:
             body = await read_body(receive, headers, limit)
             response = await self._handle(route, scope, headers, body, request_id)
         except ServiceError as exc:
-            response = _error_response(svc, exc)
+            response = _error_response(svc, exc, headers, scope, request_id)
         except Exception:
             log.exception("request %s failed", request_id)
             response = _error_response(svc, ServiceError(
                 "InternalFailure", f"An internal error occurred (request {request_id}).",
-                status=500))
+                status=500), headers, scope, request_id)
         response.headers.append((b"x-amzn-requestid", request_id.encode()))
         response.headers.extend(cors.response_headers(headers))
         await _send(send, response)
@@ -217,8 +242,14 @@ class ApiApp:
                 return
 
     def _route(self, method: str, path: str, scope: Scope, headers: dict[str, str]
-               ) -> tuple[Service, OperationModel, dict[str, str]] | None:
-        """The operation a request names, or None (answered after authentication)."""
+               ) -> tuple[Service, OperationModel | None, dict[str, str]] | None:
+        """The operation a request names, or None (answered after authentication). A query
+        protocol request names its service in its credential scope and its operation in its
+        form body: the operation is found once the body is read."""
+        raw_query = scope.get("query_string", b"").decode("latin-1")
+        if unserved.request_protocol(headers, raw_query, None) == "query":
+            svc = self.by_signing_name.get(_scoped_service(headers, raw_query) or "")
+            return (svc, None, {}) if svc is not None and svc.protocol == "query" else None
         target = headers.get("x-amz-target")
         if target:
             prefix, _, name = target.rpartition(".")
@@ -238,14 +269,19 @@ class ApiApp:
                 return svc, found[0], found[1]
         return None
 
-    async def _handle(self, route: tuple[Service, OperationModel, dict[str, str]] | None,
+    async def _handle(self, route: tuple[Service, OperationModel | None, dict[str, str]] | None,
                       scope: Scope, headers: dict[str, str], body: bytes,
                       request_id: str) -> _Response:
         raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
         raw_query = scope.get("query_string", b"").decode("latin-1")
         # Authenticate before anything else, as AWS does: an unsigned probe learns nothing.
+        token = headers.get("x-amz-security-token") or _query_value(
+            raw_query, "X-Amz-Security-Token")
         identity = sigv4.verify(scope["method"], raw_path.split("?", 1)[0], raw_query,
-                                headers, body, self.lookup_secret)
+                                headers, body, lambda key: self.keys.secret(key, token))
+        if identity.service not in self.by_signing_name:
+            raise ServiceError(unserved.CODE, unserved.message(identity.service, self.served),
+                               status=unserved.STATUS)
         if route is None:
             target = headers.get("x-amz-target")
             if target:
@@ -254,13 +290,26 @@ class ApiApp:
                                f"No operation matches {scope['method']} {scope['path']}",
                                status=404)
         svc, op, groups = route
-        if svc.protocol == "json":
+        if svc.protocol == "query":
+            pairs = query.form_pairs(body) if scope["method"] == "POST" else \
+                query.form_pairs(raw_query.encode("latin-1"))
+            action = query.action_of(pairs) or ""
+            op = svc.operations.get(action)
+            if op is None:
+                raise ServiceError("UnknownOperationException",
+                                   f"Could not find operation {action or '(none)'} for "
+                                   f"version {svc.model.metadata['apiVersion']}")
+            params = query.parse(op.input_shape, pairs, svc.validation_code)
+        elif svc.protocol == "json":
+            assert op is not None
             params = protocol.parse_json_body(body)
         else:
+            assert op is not None
             params = protocol.parse_rest(op, groups, raw_query, headers, body)
         params = validate(op.input_shape, params, svc.validation_code, svc.amendments)
         ctx = RequestContext(request_id, identity.region, self.account_id, svc.name, op.name,
-                             identity.access_key, f"http://{headers.get('host', 'localhost')}")
+                             identity.access_key, f"http://{headers.get('host', 'localhost')}",
+                             self.keys.principal(identity.access_key, token))
         found = svc.handler(op.name)
         if found is None:
             raise ServiceError("UnknownOperationException",
@@ -274,6 +323,9 @@ class ApiApp:
             result = await asyncio.get_running_loop().run_in_executor(
                 self._workers, method, ctx, params)
         result = result or {}
+        if svc.protocol == "query":
+            return _Response(200, [(b"content-type", query.CONTENT_TYPE)],
+                             query.serialize(svc.model, op, result, request_id))
         if svc.protocol == "json":
             return _Response(200, [(b"content-type", b"application/x-amz-json-1.1")],
                              protocol.dumps(result))
@@ -304,7 +356,34 @@ async def read_body(receive: Receive, headers: dict[str, str], limit: int) -> by
             return b"".join(chunks)
 
 
-def _error_response(svc: Service | None, exc: ServiceError) -> _Response:
+def _query_value(raw_query: str, name: str) -> str | None:
+    at = raw_query.find(name + "=")
+    if at < 0 or (at > 0 and raw_query[at - 1] != "&"):
+        return None
+    return unquote(raw_query[at + len(name) + 1:].split("&", 1)[0])
+
+
+def _scoped_service(headers: dict[str, str], raw_query: str) -> str | None:
+    """The service a request's credential scope names (not yet verified)."""
+    auth = headers.get("authorization", "")
+    at = auth.find("Credential=")
+    if at >= 0:
+        scope = auth[at + 11:].split(",", 1)[0]
+    else:
+        scope = _query_value(raw_query, "X-Amz-Credential") or ""
+    parts = scope.split("/")
+    return parts[3] if len(parts) == 5 else None
+
+
+def _error_response(svc: Service | None, exc: ServiceError, headers: dict[str, str],
+                    scope: Scope, request_id: str) -> _Response:
+    """The error in the protocol of the service called: the service's own, else the one the
+    request is spoken in (an unserved service's, or a query request's before it is routed)."""
+    raw_query = scope.get("query_string", b"").decode("latin-1")
+    kind = svc.protocol if svc is not None else unserved.request_protocol(
+        headers, raw_query, _scoped_service(headers, raw_query))
+    if kind in ("query", "rest-xml"):
+        return _xml_error(svc, exc, kind, headers, raw_query, request_id)
     shape = None
     if svc is not None and exc.code in svc.model.shape_names:
         shape = svc.model.shape_for(exc.code)
@@ -325,6 +404,23 @@ def _error_response(svc: Service | None, exc: ServiceError) -> _Response:
     return _Response(int(status), [(b"content-type", ctype),
                                    (b"x-amzn-errortype", exc.code.encode())],
                      protocol.dumps(body))
+
+
+def _xml_error(svc: Service | None, exc: ServiceError, kind: str, headers: dict[str, str],
+               raw_query: str, request_id: str) -> _Response:
+    model = svc.model if svc is not None else None
+    status = exc.status or 400
+    if model is not None and exc.code in model.shape_names:
+        status = exc.status or model.shape_for(exc.code).metadata.get(
+            "error", {}).get("httpStatusCode") or 400
+    code = query.wire_code(model, exc.code)
+    if kind == "rest-xml":
+        body = query.rest_xml_error_body(code, exc.message, request_id)
+    else:
+        space = model.metadata.get("xmlNamespace", "") if model is not None else \
+            unserved.namespace(_scoped_service(headers, raw_query) or "")
+        body = query.error_body(space, code, exc.message, status, request_id)
+    return _Response(int(status), [(b"content-type", query.CONTENT_TYPE)], body)
 
 
 async def _send(send: Send, response: _Response) -> None:

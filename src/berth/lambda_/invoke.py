@@ -21,10 +21,13 @@ from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from ..agent.client import Credentials
 from ..api.app import RequestContext
 from ..api.errors import ServiceError
 from ..config import Settings
 from ..state.store import Store
+from ..sts.principals import assumed_role, parse_role
+from ..sts.sessions import Sessions
 from . import async_queue, limits
 from .arns import LATEST, function_ref
 from .async_dispatch import AsyncDispatcher, Attempt, Outcome
@@ -73,6 +76,7 @@ class InFlight:
 class InvokeMixin:
     store: Store
     settings: Settings
+    sessions: Sessions
     code: CodeStore
     _worker: Any = None
     _dispatcher: AsyncDispatcher | None = None
@@ -89,18 +93,22 @@ class InvokeMixin:
     async def startup(self) -> None:
         self._init_invoke()
         if self.settings.local_worker:
+            from ..agent.functions.credentials import Callback, RoleCredentials
             from ..agent.functions.logs_shipper import LocalLogsSink
             from ..agent.functions.worker import FunctionWorker
             from ..logs.service import LogsService
             sink = LocalLogsSink(LogsService(self.store, self.settings),
                                  self.settings.account_id)
             cfg = self.settings
+            await asyncio.to_thread(self.sessions.load)
             worker = FunctionWorker(cfg.data_dir / "sandboxes", sink,
                                     idle_ttl=cfg.lambda_idle_ttl, isolate=cfg.lambda_isolation,
                                     prewarm_python=cfg.lambda_prewarm_python,
                                     prewarm_node=cfg.lambda_prewarm_node,
                                     pids_max=cfg.lambda_pids_max,
-                                    memory_reserve_mb=cfg.lambda_memory_reserve_mb)
+                                    memory_reserve_mb=cfg.lambda_memory_reserve_mb,
+                                    callback=Callback(cfg.local_endpoint,
+                                                      RoleCredentials(self._role_credentials)))
             await worker.start()
             self._worker = worker
             self._loop = asyncio.get_running_loop()
@@ -115,6 +123,19 @@ class InvokeMixin:
         parent = getattr(super(), "startup", None)
         if parent is not None:
             await parent()
+
+    def _role_credentials(self, role_arn: str, session: str, seconds: float
+                          ) -> Credentials | None:
+        """Temporary credentials of a function's execution role, issued in this process."""
+        try:
+            role = parse_role(role_arn)
+        except ServiceError:
+            log.warning("functions with role %r run without credentials: not a role ARN",
+                        role_arn)
+            return None
+        issued = self.sessions.issue(assumed_role(role, session), seconds)
+        return Credentials(issued.access_key_id, issued.secret_access_key,
+                           issued.session_token, issued.expiration)
 
     async def _sweep_code(self) -> None:
         """Remove unpacked trees of code no version refers to any more (the control plane

@@ -25,6 +25,7 @@ class FunctionConfig:
     environment: dict[str, str] = field(default_factory=dict)
     ephemeral_storage: int = 512  # MiB of /tmp
     reserved_concurrency: int | None = None
+    role: str = ""               # the execution role's ARN: the sandbox's credentials
 
     @property
     def log_group(self) -> str:

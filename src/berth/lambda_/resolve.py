@@ -48,7 +48,7 @@ def config_from_row(row: Any, region: str, account_id: str,
         runtime=row.runtime, handler=row.handler or "", memory_size=row.memory_size,
         timeout=row.timeout, code_sha256=row.code_sha256, revision_id=row.revision_id,
         environment=dict(row.environment or {}), ephemeral_storage=row.ephemeral_storage,
-        reserved_concurrency=reserved)
+        reserved_concurrency=reserved, role=row.role or "")
 
 
 def resolve(store: Store, region: str, account_id: str, name_or_arn: str,

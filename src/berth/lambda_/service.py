@@ -10,6 +10,7 @@ from typing import Any, Callable
 from ..api.app import RequestContext
 from ..config import Settings
 from ..state.store import Store
+from ..sts.sessions import Sessions
 from . import schema  # noqa: F401  (registers the tables)
 from .aliases import Aliases
 from .arns import parse_function_ref
@@ -29,9 +30,10 @@ CHANGES_FUNCTION = (
 
 
 class LambdaService(InvokeMixin, Functions, Versions, Aliases, Concurrency, EventConfigs, Tags):
-    def __init__(self, store: Store, settings: Settings) -> None:
+    def __init__(self, store: Store, settings: Settings, sessions: Sessions) -> None:
         self.store = store
         self.settings = settings
+        self.sessions = sessions        # issues the execution roles' credentials
         self.code = CodeStore(settings.data_dir, store)
 
 

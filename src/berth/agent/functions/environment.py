@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Callable
 
 from ...lambda_.model import FunctionConfig
+from ..client import Credentials
+from . import credentials as role_credentials
 from . import runtime_api
 from .invocation import Call, error_payload, exit_message, report_line, timeout_message
 from .logs_shipper import LogShipper, StreamKey
@@ -65,18 +67,25 @@ class ExecutionEnvironment:
         self._init_started = time.perf_counter()
         self._init_ms: float | None = None
         self._partial = b""
+        # The role credentials in the sandbox's environment, and a newer set it takes with
+        # its next invocation (credentials.py).
+        self.credentials: Credentials | None = None
+        self._newer: Credentials | None = None
 
     async def start(self, driver: SandboxDriver, code_dir: Path, work_dir: Path,
-                    first: Call) -> None:
-        """Spawn the sandbox; `first` runs as soon as the runtime has initialised."""
+                    first: Call, endpoint: str | None = None,
+                    credentials: Credentials | None = None) -> None:
+        """Spawn the sandbox; `first` runs as soon as the runtime has initialised. The
+        sandbox calls berth at `endpoint` with `credentials`, its role's."""
         self.pending = first
+        self.credentials = credentials
         self.server, port = await runtime_api.listen(self)
         if not driver.private_mounts:
             # Isolated sandboxes have a /tmp of their own; others a directory of the host.
             self.tmp_dir = work_dir / self.id / "tmp"
             self.tmp_dir.mkdir(parents=True)
         spec = build_spec(self.config, code_dir, self.tmp_dir, port, self.log_stream,
-                          driver.private_mounts)
+                          driver.private_mounts, endpoint, credentials)
         self._init_started = time.perf_counter()
         # Known, and timed, before it runs the function: its runtime's first call may come
         # before `specialise` returns.
@@ -94,7 +103,18 @@ class ExecutionEnvironment:
         return (not self.retired and self.pending is None
                 and self.state in (State.IDLE, State.FINISHING))
 
-    def assign(self, call: Call) -> None:
+    @property
+    def outlived(self) -> bool:
+        """Whether its credentials may expire during an invocation and it cannot take newer
+        ones: such an environment is retired rather than used."""
+        return (not role_credentials.refreshes(self.config)
+                and role_credentials.expiring(self.credentials, self.config))
+
+    def assign(self, call: Call, credentials: Credentials | None = None) -> None:
+        """Run `call` here; `credentials`, when newer than the sandbox's, go with it."""
+        if credentials is not None and credentials is not self.credentials \
+                and role_credentials.refreshes(self.config):
+            self._newer = credentials
         if self.state is State.IDLE:
             assert self.sandbox is not None
             self.sandbox.thaw()
@@ -119,9 +139,13 @@ class ExecutionEnvironment:
         call.started_wall = time.time()
         call.deadline_ms = int(call.started_wall * 1000) + self.config.timeout * 1000
         assert self.conn is not None
+        extra = ""
+        if self._newer is not None:
+            extra = role_credentials.refresh_header(self._newer)
+            self.credentials, self._newer = self._newer, None
         response = runtime_api.next_response(
             inv.request_id, call.deadline_ms, inv.invoked_arn, inv.trace_id,
-            inv.client_context, inv.identity, inv.payload or b"{}")
+            inv.client_context, inv.identity, inv.payload or b"{}", extra)
         self.current = call
         self.state = State.BUSY
         self._line(f"START RequestId: {inv.request_id} Version: {self.config.version}")

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ...lambda_.model import FunctionConfig
+from .credentials import Callback
 from .environment import ExecutionEnvironment, State
 from .invocation import Call, error_payload
 from .logs_shipper import LogShipper
@@ -68,8 +69,10 @@ def lru_victims(idle: list[ExecutionEnvironment], count: int) -> list[ExecutionE
 class Pools:
     def __init__(self, driver: SandboxDriver, shipper: LogShipper, work_dir: Path,
                  idle_ttl: float, memory_reserve_mb: int | None = None,
-                 watch_interval: float = WATCH_INTERVAL) -> None:
+                 watch_interval: float = WATCH_INTERVAL, callback: Callback | None = None
+                 ) -> None:
         self.driver = driver
+        self.callback = callback
         self.shipper = shipper
         self.work_dir = work_dir
         self.idle_ttl = idle_ttl
@@ -95,20 +98,26 @@ class Pools:
 
     async def dispatch(self, config: FunctionConfig, code_dir: Path, call: Call) -> None:
         pool = self._pool(config)
+        callback = self.callback
+        credentials = callback.roles.for_function(config) if callback is not None else None
         while pool.idle:
             env = pool.idle.pop()
             if env.state is State.IDLE and env.accepts:
-                env.assign(call)
+                if env.outlived:
+                    env.retire()
+                    continue
+                env.assign(call, credentials)
                 return
         for env in pool.envs:
-            if env.accepts:
-                env.assign(call)
+            if env.accepts and not env.outlived:
+                env.assign(call, credentials)
                 return
         env = ExecutionEnvironment(config, self.shipper, self._on_idle, self._on_dead)
         pool.envs.append(env)
         self._code[env.id] = code_dir
         try:
-            await env.start(self.driver, code_dir, self.work_dir, call)
+            await env.start(self.driver, code_dir, self.work_dir, call,
+                            callback.endpoint if callback is not None else None, credentials)
         except RuntimeUnavailable as exc:
             self._forget(env)
             await env.abort()

@@ -44,8 +44,10 @@ def error_json(error_type: str, message: str) -> bytes:
 
 
 def next_response(request_id: str, deadline_ms: int, function_arn: str, trace_id: str,
-                  client_context: str | None, identity: str | None, body: bytes) -> bytes:
-    """The whole HTTP response that hands one invocation to the runtime."""
+                  client_context: str | None, identity: str | None, body: bytes,
+                  extra_headers: str = "") -> bytes:
+    """The whole HTTP response that hands one invocation to the runtime; `extra_headers`
+    are whole header lines (berth's own, such as newer credentials)."""
     head = ("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
             f"Lambda-Runtime-Aws-Request-Id: {request_id}\r\n"
             f"Lambda-Runtime-Deadline-Ms: {deadline_ms}\r\n"
@@ -55,7 +57,7 @@ def next_response(request_id: str, deadline_ms: int, function_arn: str, trace_id
         head += f"Lambda-Runtime-Client-Context: {client_context}\r\n"
     if identity:
         head += f"Lambda-Runtime-Cognito-Identity: {identity}\r\n"
-    return (head + f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+    return (head + extra_headers + f"Content-Length: {len(body)}\r\n\r\n").encode() + body
 
 
 class RuntimeConnection(asyncio.Protocol):

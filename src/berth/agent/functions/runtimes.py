@@ -15,6 +15,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from ...lambda_.model import FunctionConfig
+from ..client import Credentials
+from . import credentials as role_credentials
 from .sandbox import SandboxSpec
 
 log = logging.getLogger(__name__)
@@ -22,6 +24,10 @@ log = logging.getLogger(__name__)
 RUNTIMES_DIR = Path(__file__).resolve().parents[2] / "runtimes"
 PYTHON_RUNTIME_DIR = RUNTIMES_DIR / "python"
 NODE_RUNTIME_DIR = RUNTIMES_DIR / "nodejs"
+# The AWS SDKs the runtimes carry (scripts/runtime-sdks.sh installs them): boto3 in the
+# Python runtime's `sdk`, the AWS SDK for JavaScript v3 in the Node.js runtime's node_modules.
+PYTHON_SDK = "sdk"
+NODE_SDK = "node_modules"
 SERVER_PYTHON = os.path.realpath(sys.executable)
 
 
@@ -112,7 +118,10 @@ def host_runtime_prefixes() -> list[str]:
 
 
 def build_spec(config: FunctionConfig, code_dir: Path, tmp_dir: Path | None, api_port: int,
-               log_stream: str, private_mounts: bool) -> SandboxSpec:
+               log_stream: str, private_mounts: bool, endpoint: str | None = None,
+               credentials: Credentials | None = None) -> SandboxSpec:
+    """How the sandbox of `config` starts; `endpoint` is berth's as the sandbox reaches it,
+    `credentials` its execution role's."""
     runtime = config.runtime
     if runtime.startswith("python"):
         runtime_dir = PYTHON_RUNTIME_DIR
@@ -128,7 +137,7 @@ def build_spec(config: FunctionConfig, code_dir: Path, tmp_dir: Path | None, api
     else:
         assert tmp_dir is not None
         paths = Paths(str(code_dir), str(runtime_dir), str(tmp_dir))
-    env = _environment(config, paths, api_port, log_stream)
+    env = _environment(config, paths, api_port, log_stream, endpoint, credentials)
     if not private_mounts:
         env["TMPDIR"] = paths.tmp
     task = paths.task_root
@@ -143,8 +152,10 @@ def build_spec(config: FunctionConfig, code_dir: Path, tmp_dir: Path | None, api
         version = runtime.removeprefix("python")
         python = python_for(version)
         env["PATH"] = f"{os.path.dirname(python)}:{env['PATH']}"
-        env["PYTHONPATH"] = f"{task}:{paths.runtime_dir}"
-        sys_path = [task, f"/opt/python/lib/python{version}/site-packages", "/opt/python"]
+        sdk = f"{paths.runtime_dir}/{PYTHON_SDK}"
+        env["PYTHONPATH"] = f"{task}:{paths.runtime_dir}:{sdk}"
+        # As on Lambda: the function's own packages and layers come before the runtime's SDK.
+        sys_path = [task, f"/opt/python/lib/python{version}/site-packages", "/opt/python", sdk]
         if (code_dir / "lib").is_dir():
             # Libraries the code ships in lib/ are found through LD_LIBRARY_PATH, which the
             # dynamic loader reads only when a program starts: no forking from the zygote.
@@ -154,6 +165,8 @@ def build_spec(config: FunctionConfig, code_dir: Path, tmp_dir: Path | None, api
         node = node_path()
         env["PATH"] = f"{os.path.dirname(node)}:{env['PATH']}"
         env["NODE_PATH"] = _node_path_variable(paths.runtime_dir, task)
+        if not private_mounts:
+            _link_node_sdk(code_dir.parent)
         if any(name in config.environment for name in NODE_STARTUP_VARIABLES):
             return spec("exec", argv=[node, f"{paths.runtime_dir}/bootstrap.js"])
         return spec("node")
@@ -166,8 +179,20 @@ def build_spec(config: FunctionConfig, code_dir: Path, tmp_dir: Path | None, api
     return spec("exec", argv=[f"{task}/bootstrap"])
 
 
-def _environment(config: FunctionConfig, paths: Paths, api_port: int,
-                 log_stream: str) -> dict[str, str]:
+def _link_node_sdk(code_parent: Path) -> None:
+    """ES modules find packages only in a `node_modules` of a parent directory (NODE_PATH is
+    for `require`): without a private root, the runtime's SDK is linked beside the code
+    trees. Isolated sandboxes have /node_modules for the same reason (isolate.enter)."""
+    link = code_parent / NODE_SDK
+    if not link.is_symlink():
+        try:
+            link.symlink_to(NODE_RUNTIME_DIR / NODE_SDK)
+        except FileExistsError:
+            pass
+
+
+def _environment(config: FunctionConfig, paths: Paths, api_port: int, log_stream: str,
+                 endpoint: str | None, credentials: Credentials | None) -> dict[str, str]:
     task, runtime_dir = paths.task_root, paths.runtime_dir
     env = {
         "PATH": "/usr/local/bin:/usr/bin:/bin:/opt/bin",
@@ -176,6 +201,12 @@ def _environment(config: FunctionConfig, paths: Paths, api_port: int,
         "LANG": "en_US.UTF-8",
         "TZ": ":UTC",
     }
+    if endpoint:
+        env["AWS_ENDPOINT_URL"] = endpoint
+    if config.runtime.startswith("nodejs"):
+        # The SDK berth ships warns once per sandbox that later releases need Node.js 22:
+        # a note about berth's choice of SDK, not about the function.
+        env["AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED"] = "true"
     # The function's own variables may override the ones above, never the ones below.
     env.update(config.environment)
     env.update({
@@ -193,4 +224,5 @@ def _environment(config: FunctionConfig, paths: Paths, api_port: int,
         "_HANDLER": config.handler,
         "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{api_port}",
     })
+    env.update(role_credentials.environment(credentials))
     return env

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ...lambda_.model import FunctionConfig
 from ..sandbox_spec import DEFAULT_PIDS_MAX
+from .credentials import Callback
 from .invocation import Call, Invocation, InvocationResult
 from .logs_shipper import LogShipper, LogSink
 from .pool import Pools
@@ -28,14 +29,15 @@ class FunctionWorker:
     (else the process fallback). `prewarm_python`/`prewarm_node`: blank sandboxes kept ready
     per runtime. `memory_reserve_mb`: idle sandboxes are evicted, least recently used first,
     while the host has less memory available (default 5%). Idle sandboxes are frozen in their
-    cgroup at once."""
+    cgroup at once. `callback`: the endpoint sandboxes call berth at and their roles'
+    credentials (none: sandboxes get neither)."""
 
     def __init__(self, work_dir: Path, sink: LogSink, idle_ttl: float = 300.0,
                  log_interval: float = 0.2,
                  driver: SandboxDriver | None = None, isolate: bool = True,
                  prewarm_python: int = 4, prewarm_node: int = 2,
-                 pids_max: int = DEFAULT_PIDS_MAX, memory_reserve_mb: int | None = None
-                 ) -> None:
+                 pids_max: int = DEFAULT_PIDS_MAX, memory_reserve_mb: int | None = None,
+                 callback: Callback | None = None) -> None:
         self.work_dir = work_dir
         # What this run starts, for the next run of the same data dir to end after a crash.
         self.record = RunRecord(work_dir.with_name(work_dir.name + ".run"))
@@ -44,7 +46,8 @@ class FunctionWorker:
                                              prewarm_node=prewarm_node, pids_max=pids_max,
                                              record=self.record)
         self.shipper = LogShipper(sink, log_interval)
-        self.pools = Pools(self.driver, self.shipper, work_dir, idle_ttl, memory_reserve_mb)
+        self.pools = Pools(self.driver, self.shipper, work_dir, idle_ttl, memory_reserve_mb,
+                           callback=callback)
 
     async def start(self) -> None:
         # Sandboxes an earlier run of this worker left are ended; so is their scratch space.

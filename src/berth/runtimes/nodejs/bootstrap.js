@@ -237,6 +237,9 @@ async function main() {
     currentRequestId = id;
     if (headers['lambda-runtime-trace-id']) env._X_AMZN_TRACE_ID = headers['lambda-runtime-trace-id'];
     else delete env._X_AMZN_TRACE_ID;
+    // The worker's newer role credentials: SDK clients made from now on, and those whose
+    // credentials expire (AWS_CREDENTIAL_EXPIRATION), read them from the environment.
+    if (headers['berth-aws-credentials']) Object.assign(env, JSON.parse(headers['berth-aws-credentials']));
     const inv = { id, done: false, pending: null };
     active = inv;
     inv.finish = (err, result) => {

@@ -156,6 +156,11 @@ def serve(client: RuntimeClient, handler: Callable[..., Any]) -> None:
     while True:
         headers, body = client.next()
         _request_id = headers.get("lambda-runtime-aws-request-id", "")
+        credentials = headers.get("berth-aws-credentials")
+        if credentials:
+            # The worker's newer role credentials: SDK clients made from now on, and those
+            # whose credentials expire (AWS_CREDENTIAL_EXPIRATION), read them from here.
+            env.update(json.loads(credentials))
         trace = headers.get("lambda-runtime-trace-id")
         if trace:
             env["_X_AMZN_TRACE_ID"] = trace

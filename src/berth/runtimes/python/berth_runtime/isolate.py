@@ -122,6 +122,8 @@ def enter(plan: Dict[str, Any]) -> None:
         elif os.path.isdir(source):
             _mkdirs(stage + target)
             bind_read_only(source, stage + target)
+    if plan.get("passwd") and os.path.isfile(stage + "/etc/passwd"):
+        _add_user(stage, plan["passwd"])
     for path in plan.get("hide", ()):
         if os.path.isdir(stage + path):
             mount("tmpfs", stage + path, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV,
@@ -130,6 +132,11 @@ def enter(plan: Dict[str, Any]) -> None:
         _mkdirs(os.path.join(stage, rel))
     if plan.get("runtime_dir"):
         bind_read_only(plan["runtime_dir"], stage + "/var/runtime")
+        if os.path.isdir(os.path.join(plan["runtime_dir"], "node_modules")):
+            # ES modules look for packages only in node_modules of the importer's parent
+            # directories, never on NODE_PATH: /node_modules makes the runtime's SDK the last
+            # place an `import` from /var/task looks, behind the function's own packages.
+            os.symlink("var/runtime/node_modules", stage + "/node_modules")
     mount("tmpfs", stage + "/tmp", "tmpfs", MS_NOSUID | MS_NODEV,
           "size=%dm,mode=1777" % int(plan.get("tmp_mb", 512)))
     _make_dev(stage + "/dev")
@@ -141,6 +148,20 @@ def enter(plan: Dict[str, Any]) -> None:
     # This process is PID 1 of its own PID namespace: the new /proc shows only the sandbox.
     mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC)
     mount(None, "/", None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+
+
+def _add_user(stage: str, line: str) -> None:
+    """Show the host's /etc/passwd with the sandbox user's `line` added, read-only."""
+    with open("/etc/passwd") as f:
+        text = f.read()
+    scratch = stage + "/.passwd"
+    with open(scratch, "w") as f:
+        f.write(text.rstrip("\n") + "\n" + line + "\n")
+    os.chmod(scratch, 0o644)
+    target = stage + "/etc/passwd"
+    mount(scratch, target, None, MS_BIND)
+    mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV)
+    os.unlink(scratch)      # the mount keeps the file
 
 
 def _make_dev(dev: str) -> None:
