@@ -70,6 +70,9 @@ class Settings:
     lambda_pids_max: int = 1024
     lambda_memory_reserve_mb: int | None = None
     lambda_config_ttl: float = 1.0
+    # Seconds a sandbox's execution-role credentials are valid (AWS's longest role session);
+    # a new set is issued once half of that has passed.
+    lambda_credentials_lifetime: float = 43200.0
     # Asynchronous invocations: an event whose run failed is tried again after
     # lambda_async_retry_delay, the next time after twice that (AWS: about 1 and 2 minutes).
     # A server running an event holds it under a lease of lambda_async_lease, renewed while
@@ -113,6 +116,7 @@ class Settings:
                            ("lambda_idle_ttl", float), ("lambda_prewarm_python", int),
                            ("lambda_prewarm_node", int), ("lambda_pids_max", int),
                            ("lambda_memory_reserve_mb", int),
+                           ("lambda_credentials_lifetime", float),
                            ("agent_endpoint", str), ("agent_cluster", str), ("agent_driver", str),
                            ("agent_reserved_memory", int), ("agent_reserved_ports", str),
                            ("agent_port_range", str), ("agent_stop_timeout", int),

@@ -4,8 +4,11 @@ carries. Nothing in the zips but the handlers."""
 from __future__ import annotations
 
 import json
+import os
+import sys
+import time
 import uuid
-from typing import Any
+from typing import Any, Iterator
 
 import pytest
 
@@ -72,10 +75,11 @@ def lam(berth_up: BerthProcess) -> Any:
     return berth_up.client("lambda")
 
 
-def _create(lam: Any, runtime: str, handler: str, files: dict[str, str]) -> str:
+def _create(lam: Any, runtime: str, handler: str, files: dict[str, str],
+            modes: dict[str, int] | None = None) -> str:
     name = f"cb-{uuid.uuid4().hex[:10]}"
     lam.create_function(FunctionName=name, Runtime=runtime, Role=ROLE, Handler=handler,
-                        Code={"ZipFile": zip_of(files)}, Timeout=30)
+                        Code={"ZipFile": zip_of(files, modes)}, Timeout=30)
     return name
 
 
@@ -143,3 +147,77 @@ def test_the_python_sdk_is_read_only_in_the_sandbox(lam: Any) -> None:
         "        return exc.strerror\n"
         "    return 'written'\n")})
     assert _invoke(lam, name, {}) == "Read-only file system"
+
+
+WARM = r'''
+import os, boto3
+sts = boto3.client("sts")       # made at init: it must follow the credentials it is given
+COUNT = 0
+
+def handler(event, context):
+    global COUNT
+    COUNT += 1
+    return {"count": COUNT, "key": os.environ["AWS_ACCESS_KEY_ID"],
+            "arn": sts.get_caller_identity()["Arn"]}
+'''
+
+CUSTOM_BOOTSTRAP = r'''#!/bin/sh
+exec {python} -S -c '
+import http.client, json, os, uuid
+boot = uuid.uuid4().hex
+api = http.client.HTTPConnection(os.environ["AWS_LAMBDA_RUNTIME_API"])
+while True:
+    api.request("GET", "/2018-06-01/runtime/invocation/next")
+    r = api.getresponse()
+    r.read()
+    rid = r.getheader("Lambda-Runtime-Aws-Request-Id")
+    body = json.dumps({{"boot": boot, "key": os.environ["AWS_ACCESS_KEY_ID"]}})
+    api.request("POST", "/2018-06-01/runtime/invocation/%s/response" % rid, body)
+    api.getresponse().read()
+'
+'''
+
+
+@pytest.fixture(scope="module")
+def short_lived(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BerthProcess]:
+    """A `berth up` whose sandboxes' credentials last 6 s (a new set after 3 s): hours of a
+    warm sandbox's life in seconds."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("BERTH_LAMBDA_CREDENTIALS_LIFETIME", "6")
+        proc = BerthProcess(tmp_path_factory.mktemp("short") / "data", command="up").start()
+    yield proc
+    proc.stop()
+
+
+def _until(moment: float) -> None:
+    while time.time() < moment:
+        time.sleep(0.05)
+
+
+def test_a_warm_sandbox_keeps_working_past_its_first_credentials(
+        short_lived: BerthProcess) -> None:
+    lam = short_lived.client("lambda")
+    name = _create(lam, "python3.12", "app.handler", {"app.py": WARM})
+    start = time.time()
+    first = _invoke(lam, name, {})
+    assert first["arn"].endswith(f"/callback-role/{name}")
+    _until(start + 3.5)             # the set it started with is half spent: a new one comes
+    second = _invoke(lam, name, {})
+    assert second["count"] == 2 and second["key"] != first["key"]
+    assert second["arn"] == first["arn"]
+    _until(start + 7)               # the first set has expired; the init-time client follows
+    third = _invoke(lam, name, {})
+    assert third["count"] == 3 and third["arn"] == first["arn"]
+
+
+def test_a_custom_runtime_is_retired_before_its_credentials_expire(
+        short_lived: BerthProcess) -> None:
+    # A runtime that is not berth's cannot take a new set: its sandbox is not reused once
+    # its set may expire during an invocation (here at once: 6 s < the timeout + a minute).
+    lam = short_lived.client("lambda")
+    name = _create(lam, "provided.al2023", "unused", {
+        "bootstrap": CUSTOM_BOOTSTRAP.format(python=os.path.realpath(sys.executable))},
+        modes={"bootstrap": 0o100755})
+    one, two = _invoke(lam, name, {}), _invoke(lam, name, {})
+    assert one["boot"] != two["boot"]
+    assert one["key"].startswith("ASIA") and two["key"].startswith("ASIA")

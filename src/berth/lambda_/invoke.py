@@ -107,8 +107,9 @@ class InvokeMixin:
                                     prewarm_node=cfg.lambda_prewarm_node,
                                     pids_max=cfg.lambda_pids_max,
                                     memory_reserve_mb=cfg.lambda_memory_reserve_mb,
-                                    callback=Callback(cfg.local_endpoint,
-                                                      RoleCredentials(self._role_credentials)))
+                                    callback=Callback(cfg.local_endpoint, RoleCredentials(
+                                        self._role_credentials,
+                                        cfg.lambda_credentials_lifetime)))
             await worker.start()
             self._worker = worker
             self._loop = asyncio.get_running_loop()
