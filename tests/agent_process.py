@@ -139,6 +139,28 @@ def run_task(ecs: Any, cluster: str, family: str,
 
 
 @contextmanager
+def docker_agent(berth: BerthProcess, docker_host: str, tmp: Path, cluster: str,
+                 env: dict[str, str] | None = None) -> Iterator[AgentProcess]:
+    """An agent on the docker driver of the engine at `docker_host` (more of its environment
+    in `env`), with the busybox test image loaded, joined to `cluster` (created here); its
+    containers are removed afterwards."""
+    import docker
+    client = docker.DockerClient(base_url=docker_host)
+    client.images.load(busybox_archive(tmp / "busybox.tar").read_bytes())
+    berth.client("ecs").create_cluster(clusterName=cluster)
+    proc = AgentProcess(berth, tmp / "data", cluster, "docker",
+                        env={"DOCKER_HOST": docker_host, **(env or {})}).start()
+    try:
+        yield proc
+    finally:
+        proc.stop()
+        for c in client.containers.list(all=True, filters={
+                "label": f"{LABEL_INSTANCE}={proc.instance_arn}"}):
+            c.remove(force=True)
+        client.close()
+
+
+@contextmanager
 def runc_agent(berth: BerthProcess, data: Path, cluster: str) -> Iterator[AgentProcess]:
     """An agent on the runc driver, with the busybox test image imported, joined to `cluster`
     (created here); its containers are removed afterwards."""

@@ -100,6 +100,9 @@ class Settings:
     # to their driver, so they run with no registry (see agent/archives.py).
     builtin_images: Path = field(
         default_factory=lambda: Path(sys.prefix) / "share" / "berth" / "images")
+    # The tasks' metadata and credentials endpoint on the host's loopback (the ECS agent's
+    # port); another is taken if it is busy, and kept across restarts.
+    agent_metadata_port: int = 51679
 
     @classmethod
     def load(cls, **flags: object) -> "Settings":
@@ -122,7 +125,8 @@ class Settings:
                            ("agent_port_range", str), ("agent_stop_timeout", int),
                            ("agent_start_timeout", int), ("agent_pids_limit", int),
                            ("agent_cleanup_wait", float), ("agent_poll_wait", float),
-                           ("agent_availability_zone", str), ("builtin_images", Path)):
+                           ("agent_availability_zone", str), ("builtin_images", Path),
+                           ("agent_metadata_port", int)):
             given = flags.get(name)
             if given is None:
                 given = env.get("BERTH_" + name.upper())

@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from agent_process import (AgentProcess, check_pid1_sleep_stops, container, http_get, run_task,
-                           running, stopped, wait_task)
+from agent_process import (AgentProcess, check_pid1_sleep_stops, container, docker_agent,
+                           http_get, run_task, running, stopped, wait_task)
 from berth_process import BerthProcess, free_port
-from images import TEST_IMAGE, busybox_archive
+from images import TEST_IMAGE
 
 CLUSTER = "docker"
 
@@ -18,20 +18,9 @@ CLUSTER = "docker"
 @pytest.fixture(scope="module")
 def agent(berth: BerthProcess, docker_host: str, tmp_path_factory: pytest.TempPathFactory
           ) -> Iterator[AgentProcess]:
-    import docker
-    tmp = tmp_path_factory.mktemp("docker-agent")
-    client = docker.DockerClient(base_url=docker_host)
-    client.images.load(busybox_archive(tmp / "busybox.tar").read_bytes())
-    berth.client("ecs").create_cluster(clusterName=CLUSTER)
-    proc = AgentProcess(berth, tmp / "data", CLUSTER, "docker",
-                        env={"DOCKER_HOST": docker_host,
-                             "BERTH_AGENT_AVAILABILITY_ZONE": "us-east-1c"}).start()
-    yield proc
-    proc.stop()
-    for c in client.containers.list(all=True, filters={
-            "label": f"berth.container-instance={proc.instance_arn}"}):
-        c.remove(force=True)
-    client.close()
+    with docker_agent(berth, docker_host, tmp_path_factory.mktemp("docker-agent"), CLUSTER,
+                      env={"BERTH_AGENT_AVAILABILITY_ZONE": "us-east-1c"}) as proc:
+        yield proc
 
 
 def test_registers_as_a_docker_instance(agent: AgentProcess, ecs: Any) -> None:

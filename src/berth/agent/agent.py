@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+import secrets
 import signal
 import threading
 from collections import defaultdict
@@ -31,6 +32,7 @@ from .drivers.detect import detect_driver
 from .ports import PortAllocator
 from .reporter import Reporter, TaskReport
 from .state_file import AgentState
+from .task_endpoints import TaskEndpoints
 from .task_plan import LABEL_INSTANCE, MalformedTask, PlanDefaults, plan_task
 from .task_runner import RunnerContext, TaskRunner
 
@@ -85,16 +87,34 @@ class Agent:
             except DriverError as exc:
                 raise AgentError(f"no container driver: {exc}") from exc
         await asyncio.to_thread(self.driver.offer, builtin_archives(s.builtin_images))
-        self.host = self._resources()
         self.api = ControlPlane(self.endpoint, self.credentials, s.region)
         self.state = AgentState.load(s.data_dir)
+        self.endpoints = await self._task_endpoints()
+        self.host = self._resources()
         self.ctx = RunnerContext(self.driver, self.api, Reporter(self.api, self.cluster),
                                  PortAllocator(self.host.ports, *s.agent_dynamic_ports()),
-                                 self.state, cleanup_wait=s.agent_cleanup_wait)
+                                 self.state, cleanup_wait=s.agent_cleanup_wait,
+                                 endpoints=self.endpoints, endpoint=self.endpoint,
+                                 region=s.region)
+
+    async def _task_endpoints(self) -> TaskEndpoints:
+        """The tasks' metadata and credentials endpoints, on the port and with the key an
+        earlier run of this agent used (its containers may still run, with those URIs)."""
+        assert self.driver is not None
+        state = self.state
+        if state.metadata_key is None:
+            state.metadata_key = secrets.token_hex(32)
+        port = state.metadata_port or self.settings.agent_metadata_port
+        endpoints = TaskEndpoints(self.api, self.driver, self.settings.region,
+                                  bytes.fromhex(state.metadata_key), port)
+        state.metadata_port = await endpoints.start()
+        state.save()
+        return endpoints
 
     def _resources(self) -> resources.HostResources:
         s = self.settings
-        return resources.detect(s.agent_reserved_memory, s.agent_extra_reserved_ports(),
+        return resources.detect(s.agent_reserved_memory,
+                                [*s.agent_extra_reserved_ports(), self.endpoints.port],
                                 urlsplit(self.endpoint).port)
 
     async def run(self) -> int:
@@ -124,6 +144,8 @@ class Agent:
             reporting.cancel()
             await asyncio.gather(reporting, return_exceptions=True)
         await self.api.close()
+        if getattr(self, "endpoints", None) is not None:
+            await self.endpoints.close()
         if self.driver is not None:
             await asyncio.to_thread(self.driver.close)
         with self._lock:

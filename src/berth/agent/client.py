@@ -1,15 +1,19 @@
 """The agent's client for berth's control plane: ECS and CloudWatch Logs operations (AWS JSON
-1.1) and the assignment long poll, each signed with SigV4 as any AWS SDK signs.
+1.1), STS AssumeRole (query) for its tasks' roles, and the assignment long poll, each signed
+with SigV4 as any AWS SDK signs.
 
 Errors are two types: `Unreachable` (no answer: connection refused, timeout, a 5xx) — the
 caller retries later — and `ApiError` (the server answered no, with an AWS error code).
 """
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Awaitable, Callable
+from urllib.parse import urlencode
+from xml.etree import ElementTree
 
 import httpx
 from botocore.auth import SigV4Auth
@@ -23,6 +27,9 @@ LOGS_TARGET = "Logs_20140328"
 POLL_PATH = "/_berth/agent/v1/poll"
 HEALTH_PATH = "/_berth/agent/v1/health"
 JSON_11 = "application/x-amz-json-1.1"
+FORM = "application/x-www-form-urlencoded; charset=utf-8"
+STS_VERSION = "2011-06-15"
+STS_NAMESPACE = "https://sts.amazonaws.com/doc/2011-06-15/"
 
 
 @dataclass(frozen=True)
@@ -50,10 +57,15 @@ class ApiError(Exception):
 
 
 class ControlPlane:
+    """`renew`, when given, is asked for the credentials before every call (a role's,
+    renewed before they expire) instead of signing with `credentials` throughout."""
+
     def __init__(self, endpoint: str, credentials: Credentials, region: str,
-                 timeout: float = 30.0) -> None:
+                 timeout: float = 30.0,
+                 renew: Callable[[], Awaitable[Credentials]] | None = None) -> None:
         self.endpoint = endpoint.rstrip("/")
         self.credentials = credentials
+        self.renew = renew
         self.region = region
         self._boto_credentials = BotoCredentials(credentials.access_key, credentials.secret_key,
                                                  credentials.session_token)
@@ -82,18 +94,51 @@ class ControlPlane:
         [{"containerName", "healthStatus"}]} (ECS's state changes have no member for it)."""
         return await self._call("ecs", self.region, HEALTH_PATH, body, {})
 
-    async def _call(self, service: str, region: str, path: str, body: dict[str, Any],
-                    headers: dict[str, str], timeout: float | None = None) -> dict[str, Any]:
+    async def assume_role(self, role_arn: str, session_name: str, seconds: int
+                          ) -> Credentials:
+        """STS AssumeRole: temporary credentials of `role_arn` (a task's role)."""
+        data = urlencode({"Action": "AssumeRole", "Version": STS_VERSION, "RoleArn": role_arn,
+                          "RoleSessionName": session_name,
+                          "DurationSeconds": str(seconds)}).encode()
+        resp = await self._post("sts", self.region, "/", data, {"Content-Type": FORM})
+        if resp.status_code != 200:
+            code, message = _xml_error(resp)
+            if resp.status_code >= 500:
+                raise Unreachable(f"{self.endpoint}: {resp.status_code} {code}: {message}")
+            raise ApiError(code, message, resp.status_code)
+        try:
+            creds = ElementTree.fromstring(resp.content).find(
+                f"{{{STS_NAMESPACE}}}AssumeRoleResult/{{{STS_NAMESPACE}}}Credentials")
+            value = {child.tag.rpartition("}")[2]: child.text or "" for child in creds or ()}
+            expiration = dt.datetime.fromisoformat(value["Expiration"].replace("Z", "+00:00"))
+            return Credentials(value["AccessKeyId"], value["SecretAccessKey"],
+                               value["SessionToken"], expiration.timestamp())
+        except (ElementTree.ParseError, KeyError, ValueError) as exc:
+            raise Unreachable(f"{self.endpoint}: AssumeRole answered no credentials") from exc
+
+    async def _post(self, service: str, region: str, path: str, data: bytes,
+                    headers: dict[str, str], timeout: float | None = None) -> httpx.Response:
         url = self.endpoint + path
-        data = json.dumps(body).encode()
-        request = AWSRequest("POST", url, data=data, headers={"Content-Type": JSON_11, **headers})
+        if self.renew is not None:
+            credentials = await self.renew()
+            if credentials is not self.credentials:
+                self.credentials = credentials
+                self._boto_credentials = BotoCredentials(
+                    credentials.access_key, credentials.secret_key, credentials.session_token)
+        request = AWSRequest("POST", url, data=data, headers=headers)
         SigV4Auth(self._boto_credentials, service, region).add_auth(request)
         try:
-            resp = await self._http.post(url, content=data, headers=dict(request.headers.items()),
+            return await self._http.post(url, content=data,
+                                         headers=dict(request.headers.items()),
                                          timeout=timeout if timeout is not None else
                                          httpx.USE_CLIENT_DEFAULT)
         except httpx.HTTPError as exc:
             raise Unreachable(f"{self.endpoint}: {type(exc).__name__}: {exc}") from exc
+
+    async def _call(self, service: str, region: str, path: str, body: dict[str, Any],
+                    headers: dict[str, str], timeout: float | None = None) -> dict[str, Any]:
+        resp = await self._post(service, region, path, json.dumps(body).encode(),
+                                {"Content-Type": JSON_11, **headers}, timeout)
         if resp.status_code == 200:
             try:
                 answer = resp.json() if resp.content else {}
@@ -104,6 +149,17 @@ class ControlPlane:
         if resp.status_code >= 500 or code in ("ThrottlingException", "ServiceUnavailable"):
             raise Unreachable(f"{self.endpoint}: {resp.status_code} {code}: {message}")
         raise ApiError(code, message, resp.status_code)
+
+
+def _xml_error(resp: httpx.Response) -> tuple[str, str]:
+    try:
+        error = ElementTree.fromstring(resp.content).find(f"{{{STS_NAMESPACE}}}Error")
+    except ElementTree.ParseError:
+        error = None
+    if error is None:
+        return f"HTTP{resp.status_code}", resp.text[:200]
+    fields = {child.tag.rpartition("}")[2]: child.text or "" for child in error}
+    return fields.get("Code", f"HTTP{resp.status_code}"), fields.get("Message", "")
 
 
 def _error(resp: httpx.Response) -> tuple[str, str]:

@@ -312,6 +312,23 @@ def oom_counter(cgroups_path: str) -> Path | None:
     return None
 
 
+def cgroup_dirs(cgroups_path: str) -> dict[str, Path]:
+    """A cgroup's directories by v1 controller (cpuacct, memory, pids), or under "unified"
+    its one directory where the host has cgroup v2 only."""
+    dirs: dict[str, Path] = {}
+    mounts = _cgroup_mounts()
+    for kind, point, opts in mounts:
+        if kind == "cgroup":
+            for controller in ("cpuacct", "memory", "pids"):
+                if controller in opts:
+                    dirs[controller] = Path(point + cgroups_path)
+    if not dirs:
+        for kind, point, _ in mounts:
+            if kind == "cgroup2" and Path(point, "cgroup.controllers").exists():
+                dirs["unified"] = Path(point + cgroups_path)
+    return dirs
+
+
 def swap_accounted() -> bool:
     """Whether a memory+swap limit can be set (cgroup v2, or v1 with swap accounting)."""
     for kind, point, opts in _cgroup_mounts():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +24,10 @@ class AgentState:
     cluster: str | None = None
     endpoint: str | None = None
     cursors: dict[str, str] = field(default_factory=dict)   # container id -> log cursor
+    # The task metadata endpoint's port on the host, and the key its ids and tokens are
+    # derived from (hex): containers adopted after a restart keep the URIs they were given.
+    metadata_port: int | None = None
+    metadata_key: str | None = None
 
     @classmethod
     def load(cls, data_dir: Path) -> AgentState:
@@ -37,18 +42,25 @@ class AgentState:
         if not isinstance(raw, dict):
             return cls(path)
         cursors = raw.get("cursors")
+        port, key = raw.get("metadata_port"), raw.get("metadata_key")
         return cls(path, instance_arn=raw.get("instance_arn"), cluster=raw.get("cluster"),
                    endpoint=raw.get("endpoint"),
                    cursors={str(k): str(v) for k, v in cursors.items()}
-                   if isinstance(cursors, dict) else {})
+                   if isinstance(cursors, dict) else {},
+                   metadata_port=port if isinstance(port, int) else None,
+                   metadata_key=key if isinstance(key, str) else None)
 
     def save(self) -> None:
         """Write atomically: a kill at any moment leaves the old file or the new one. (No
         fsync: it is saved often, and after a power loss an old cursor only re-ships lines.)"""
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"instance_arn": self.instance_arn, "cluster": self.cluster,
-                                   "endpoint": self.endpoint, "cursors": self.cursors}))
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)    # holds a key
+        with os.fdopen(fd, "w") as f:
+            f.write(json.dumps({"instance_arn": self.instance_arn, "cluster": self.cluster,
+                                "endpoint": self.endpoint, "cursors": self.cursors,
+                                "metadata_port": self.metadata_port,
+                                "metadata_key": self.metadata_key}))
         tmp.replace(self.path)
 
     def set_cursor(self, cid: str, cursor: str) -> None:

@@ -82,6 +82,22 @@ class ContainerPlan:
     start_timeout: float = 180.0
 
 
+@dataclass(frozen=True)
+class TaskInfo:
+    """What the task metadata endpoint and the task's credentials need beyond its
+    containers: ECS's names for the task, its roles (overrides applied) and its limits."""
+    cluster: str = ""
+    family: str = ""
+    revision: str = ""
+    task_role_arn: str | None = None
+    execution_role_arn: str | None = None
+    service_name: str | None = None
+    cpu: str | None = None              # task-level CPU units and MiB, when defined
+    memory: str | None = None
+    launch_type: str = "EC2"
+    container_arns: dict[str, str] = field(default_factory=dict)
+
+
 @dataclass
 class TaskPlan:
     arn: str
@@ -93,6 +109,7 @@ class TaskPlan:
     containers: list[ContainerPlan]
     host_ports: list[int]           # the static ports the server claimed for it
     volume_dirs: list[Path]         # task-scoped volume directories to create
+    info: TaskInfo = field(default_factory=TaskInfo)
 
     def container(self, name: str) -> ContainerPlan:
         return next(c for c in self.containers if c.name == name)
@@ -171,7 +188,25 @@ def plan_task(task: Any, network_modes: frozenset[str], defaults: PlanDefaults) 
                     desired_status=_get(task, "desiredStatus", str, "RUNNING"),
                     last_status=_get(task, "lastStatus", str, "PENDING"), network=network,
                     bridge_as_host=bridge_as_host, containers=containers,
-                    host_ports=host_ports, volume_dirs=list(volume_dirs.values()))
+                    host_ports=host_ports, volume_dirs=list(volume_dirs.values()),
+                    info=_info(task, td, overrides))
+
+
+def _info(task: dict[str, Any], td: dict[str, Any], overrides: dict[str, Any]) -> TaskInfo:
+    group = _get(task, "group", str, "")
+    arns = {c["name"]: c["containerArn"] for c in _get(task, "containers", list, [])
+            if isinstance(c, dict) and isinstance(c.get("name"), str)
+            and isinstance(c.get("containerArn"), str)}
+    return TaskInfo(
+        cluster=_get(task, "clusterArn", str, "").rsplit("/", 1)[-1],
+        family=_get(td, "family", str, ""), revision=str(_get(td, "revision", int, 0) or ""),
+        task_role_arn=_get(overrides, "taskRoleArn", str) or _get(td, "taskRoleArn", str),
+        execution_role_arn=(_get(overrides, "executionRoleArn", str)
+                            or _get(td, "executionRoleArn", str)),
+        service_name=group.removeprefix("service:") if group.startswith("service:") else None,
+        cpu=_get(overrides, "cpu", str) or _get(td, "cpu", str),
+        memory=_get(overrides, "memory", str) or _get(td, "memory", str),
+        launch_type=_get(task, "launchType", str, "EC2"), container_arns=arns)
 
 
 def _container(task_arn: str, c: dict[str, Any], o: dict[str, Any], network: str,

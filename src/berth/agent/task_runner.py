@@ -33,6 +33,7 @@ from .health import HealthTracker, monitor
 from .ports import PortAllocator
 from .reporter import Reporter, TaskReport
 from .state_file import AgentState
+from .task_endpoints import TaskEndpoints
 from .task_plan import (
     ContainerPlan,
     TaskPlan,
@@ -51,7 +52,8 @@ LOG_DRAIN_TIMEOUT = 10.0
 
 @dataclass
 class RunnerContext:
-    """What every task runner of one agent shares."""
+    """What every task runner of one agent shares. `endpoints` serves the tasks' metadata and
+    role credentials; `endpoint` and `region` are berth's, as the containers get them."""
     driver: Driver
     api: ControlPlane
     reporter: Reporter
@@ -60,6 +62,9 @@ class RunnerContext:
     tick: float = 0.3                   # how often running containers are looked at
     cleanup_wait: float = 60.0
     log_interval: float = 0.5
+    endpoints: TaskEndpoints | None = None
+    endpoint: str = ""
+    region: str = "us-east-1"
 
 
 @dataclass
@@ -105,10 +110,20 @@ class TaskRunner:
         self.cleaned = asyncio.Event()      # containers removed
         self._wake = asyncio.Event()
         self._last_report: Any = None
-        self._times: dict[str, float] = {}
+        self.times: dict[str, float] = {}       # ECS's pull and execution times
         self._background: set[asyncio.Task[Any]] = set()
         self.task: asyncio.Task[None] | None = None
         self.final_report: TaskReport | None = None
+        # Its own calls (awslogs) sign with the task's execution role, where it has one.
+        self.api = ctx.api
+        execution_role = plan.info.execution_role_arn
+        if ctx.endpoints is not None:
+            ctx.endpoints.register(self)
+            if execution_role:
+                endpoints = ctx.endpoints
+                self.api = ControlPlane(ctx.api.endpoint, ctx.api.credentials, ctx.region,
+                                        renew=lambda: endpoints.role_credentials(
+                                            execution_role, plan.task_id))
 
     @property
     def arn(self) -> str:
@@ -176,6 +191,8 @@ class TaskRunner:
             if st.status == "running":
                 run.started, run.status = True, "RUNNING"
                 self._after_start(run)
+                if self.ctx.endpoints is not None:
+                    await self.ctx.endpoints.attach(self, run, self.ctx.endpoint)
             elif st.status != "created":
                 run.started = st.started_at is not None
                 self._exited(run, st)
@@ -191,20 +208,24 @@ class TaskRunner:
             return
         for path in self.plan.volume_dirs:
             await asyncio.to_thread(path.mkdir, mode=0o755, parents=True, exist_ok=True)
-        self._times["pullStartedAt"] = time.time()
+        self.times["pullStartedAt"] = time.time()
         try:
             for run in missing:
                 try:
                     run.ports = bind_ports(self.arn, run.plan, self.plan.network,
                                            self.plan.bridge_as_host, self.ctx.ports)
-                    spec = with_ports(run.plan.spec, run.ports)
+                    spec = run.plan.spec
+                    if self.ctx.endpoints is not None:
+                        spec = self.ctx.endpoints.spec_for(self, run.plan.name, self.ctx.endpoint,
+                                                           self.ctx.region)
+                    spec = with_ports(spec, run.ports)
                     run.cid = await asyncio.to_thread(self.ctx.driver.create, spec)
                 except DriverError as exc:
                     run.reason = exc.stopped_reason
                     run.status = "STOPPED"
                     raise
         finally:
-            self._times["pullStoppedAt"] = time.time()
+            self.times["pullStoppedAt"] = time.time()
 
     async def _supervise(self) -> None:
         while True:
@@ -285,7 +306,7 @@ class TaskRunner:
             target = awslogs.target(run.plan.log_configuration, run.plan.name,
                                     self.plan.task_id, run.cid or "")
             if target is not None:
-                await awslogs.prepare(self.ctx.api, target)
+                await awslogs.prepare(self.api, target)
             await asyncio.to_thread(self.ctx.driver.start, run.cid or "")
         except DriverError as exc:
             run.reason = exc.stopped_reason
@@ -294,6 +315,8 @@ class TaskRunner:
         run.started, run.status = True, "RUNNING"
         log.info("task %s: container %s started", self.plan.task_id, run.plan.name)
         self._after_start(run)
+        if self.ctx.endpoints is not None:
+            await self.ctx.endpoints.attach(self, run, self.ctx.endpoint)
         self._changed()
 
     def _after_start(self, run: ContainerRun) -> None:
@@ -311,7 +334,7 @@ class TaskRunner:
         if target is not None and run.shipper is None:
             state = self.ctx.state
             run.shipper = awslogs.LogShipper(
-                self.ctx.api, self.ctx.driver, cid, target, state.cursors.get(cid),
+                self.api, self.ctx.driver, cid, target, state.cursors.get(cid),
                 lambda cursor: state.set_cursor(cid, cursor), self.ctx.log_interval)
             self._spawn(run.shipper.run())
 
@@ -350,11 +373,11 @@ class TaskRunner:
                 await asyncio.wait_for(asyncio.gather(*shippers), LOG_DRAIN_TIMEOUT)
             except TimeoutError:
                 log.warning("task %s: logs not fully shipped yet", self.plan.task_id)
-        self._times["executionStoppedAt"] = time.time()
+        self.times["executionStoppedAt"] = time.time()
         reason = self.failure or (ESSENTIAL_EXITED if self.essential_exited else None)
         self.final_report = TaskReport(self.arn, "STOPPED",
                                        [r.view() for r in self.runs.values()], reason,
-                                       dict(self._times))
+                                       dict(self.times))
         self.ctx.reporter.submit(self.final_report)
         self.ctx.ports.release(self.arn)
         self.finished.set()
@@ -370,6 +393,11 @@ class TaskRunner:
         for path in self.plan.volume_dirs:
             await asyncio.to_thread(shutil.rmtree, path, True)
         self.ctx.reporter.forget(self.arn)
+        if self.ctx.endpoints is not None:
+            self.ctx.endpoints.unregister(self)
+            self.ctx.endpoints.forget_roles(self)
+        if self.api is not self.ctx.api:
+            await self.api.close()
         self.cleaned.set()
 
     def _remove(self, cid: str) -> None:
@@ -389,4 +417,4 @@ class TaskRunner:
         if key == self._last_report:
             return
         self._last_report = key
-        self.ctx.reporter.submit(TaskReport(self.arn, status, views, None, dict(self._times)))
+        self.ctx.reporter.submit(TaskReport(self.arn, status, views, None, dict(self.times)))

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Protocol
+from typing import Any, Iterator, Protocol
 
 # Below this the engines refuse (Docker: 6 MB) or the runtime's own init dies while joining the
 # cgroup, so asking for less is answered with a clear error up front.
@@ -85,6 +85,10 @@ class ContainerState:
     finished_at: float | None = None
     error: str | None = None
     labels: dict[str, str] = field(default_factory=dict)
+    created_at: float | None = None
+    pid: int | None = None                  # its first process on the host, while it runs
+    image_id: str | None = None             # the image's digest, where the engine has one
+    ip_address: str | None = None           # its address on a bridge network
 
 
 @dataclass(frozen=True)
@@ -162,6 +166,10 @@ class Driver(Protocol):
     def offer(self, archives: Mapping[str, Path]) -> None:
         """Images this host has without a registry (berth's built-in ones: name → `docker
         save` archive), to run when a task names them."""
+
+    def stats(self, cid: str) -> dict[str, Any]:
+        """Its resource usage now, in the Docker Engine's stats format (drivers/stats.py).
+        Raises ContainerNotFound."""
 
     def close(self) -> None:
         """Release client resources; containers keep running."""

@@ -209,6 +209,14 @@ class DockerDriver:
                 return st
             time.sleep(0.05)
 
+    def stats(self, cid: str) -> dict[str, Any]:
+        try:
+            return dict(self.api.stats(cid, stream=False, one_shot=True))
+        except docker.errors.NotFound as exc:
+            raise ContainerNotFound(f"no container {cid!r}") from exc
+        except docker.errors.APIError as exc:
+            raise DriverError(_explain(exc)) from exc
+
     def list(self, labels: dict[str, str]) -> list[ContainerState]:
         found = self.api.containers(all=True, filters={"label": [f"{k}={v}"
                                                                  for k, v in labels.items()]})
@@ -321,11 +329,15 @@ def _state(info: dict[str, Any]) -> ContainerState:
         # The engine stamps start and exit from different events; a container that exits
         # at once can come back ending a fraction of a millisecond before it started.
         finished = started
+    networks = (info.get("NetworkSettings") or {}).get("Networks") or {}
+    address = next((n.get("IPAddress") for n in networks.values() if n.get("IPAddress")), None)
     return ContainerState(
         id=info["Id"], name=name, status=status,
         exit_code=s.get("ExitCode") if status == "exited" else None,
         oom_killed=bool(s.get("OOMKilled")), started_at=started, finished_at=finished,
-        error=s.get("Error") or None, labels=labels)
+        error=s.get("Error") or None, labels=labels, created_at=parse_time(info.get("Created")),
+        pid=s.get("Pid") or None if status == "running" else None,
+        image_id=info.get("Image") or None, ip_address=address)
 
 
 def _log_line(stream_id: int, raw: bytes, after_ns: int) -> LogLine | None:

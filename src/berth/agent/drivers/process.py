@@ -17,6 +17,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 from ..images import HOST_IMAGE
 from ..oci import RLIMIT_NAMES, resolve_user
@@ -31,6 +32,7 @@ from .base import (
     validate,
 )
 from .shim import session_members
+from .stats import docker_stats, process_usage
 from .supervised import SupervisedDriver, is_root, read_json, write_json
 
 log = logging.getLogger(__name__)
@@ -118,6 +120,12 @@ class ProcessDriver(SupervisedDriver):
                 os.kill(member, signal.SIGKILL)
             except OSError:
                 pass
+
+    def stats(self, cid: str) -> dict[str, Any]:
+        cdir = self._dir(cid)
+        pid = self._init_pid(cdir)
+        members = [member for member, _ in session_members(pid)] if pid is not None else []
+        return docker_stats(process_usage(members), self._meta(cid)["name"], cid)
 
     def remove(self, cid: str) -> None:
         try:

@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from ..images import HOST_IMAGE, Image, ImageError, ImageStore, normalize_name
 from ..oci import (
@@ -23,6 +24,7 @@ from ..oci import (
     RuncError,
     Sandbox,
     SandboxProcess,
+    cgroup_dirs,
     mount_overlay,
     oom_counter,
     resolve_in_root,
@@ -40,6 +42,7 @@ from .base import (
     image_argv,
     validate,
 )
+from .stats import cgroup_usage, docker_stats
 from .supervised import SupervisedDriver, default_rlimits
 
 log = logging.getLogger(__name__)
@@ -200,6 +203,11 @@ class RuncDriver(SupervisedDriver):
         if os.path.ismount(rootfs):
             raise DriverError(f"{rootfs} is still mounted; not deleting the container's files")
         self._remove_dir(cdir)
+
+    def stats(self, cid: str) -> dict[str, Any]:
+        meta = self._meta(cid)
+        usage = cgroup_usage(cgroup_dirs(f"{CGROUP_PARENT}/{cid}"))
+        return docker_stats(usage, meta["name"], cid)
 
     def exec(self, cid: str, cmd: list[str], timeout: float) -> ExecResult:
         cdir = self._dir(cid)

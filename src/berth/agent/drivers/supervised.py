@@ -124,7 +124,8 @@ class SupervisedDriver:
         run = read_json(cdir / "run.json") or {}
         done = read_json(cdir / "exit.json")
         st = ContainerState(id=cid, name=meta["name"], status="created",
-                            labels=meta.get("labels", {}), started_at=run.get("started_at"))
+                            labels=meta.get("labels", {}), started_at=run.get("started_at"),
+                            created_at=meta.get("created_at"))
         if done is not None:
             st.status = "exited"
             st.exit_code = done.get("exit_code")
@@ -136,6 +137,7 @@ class SupervisedDriver:
             st.error = "the container's supervisor exited without recording an exit status"
         elif run.get("started_at") is not None:
             st.status = "running"
+            st.pid = run.get("pid")
         return st
 
     def wait(self, cid: str, timeout: float) -> ContainerState:
