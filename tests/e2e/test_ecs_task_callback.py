@@ -100,6 +100,7 @@ def _check(out: dict[str, Any], task: dict[str, Any], cluster: str, family: str,
     assert (t["Cluster"], t["TaskARN"], t["Family"]) == (cluster, task["taskArn"], family)
     assert t["Revision"] == task["taskDefinitionArn"].rsplit(":", 1)[-1]
     assert t["KnownStatus"] == "RUNNING" and t["LaunchType"] == "EC2"
+    assert t["AvailabilityZone"] == "us-east-1a"
     assert [x["Name"] for x in t["Containers"]] == ["main"]
     assert t["ClockDrift"]["ClockSynchronizationStatus"] in ("SYNCHRONIZED",
                                                              "NOT_SYNCHRONIZED")

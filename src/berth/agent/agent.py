@@ -105,7 +105,7 @@ class Agent:
         if state.metadata_key is None:
             state.metadata_key = secrets.token_hex(32)
         port = state.metadata_port or self.settings.agent_metadata_port
-        endpoints = TaskEndpoints(self.api, self.driver, self.settings.region,
+        endpoints = TaskEndpoints(self.api, self.driver, self.settings.availability_zone,
                                   bytes.fromhex(state.metadata_key), port)
         state.metadata_port = await endpoints.start()
         state.save()

@@ -51,11 +51,11 @@ class Scope:
 
 
 class TaskEndpoints:
-    def __init__(self, api: ControlPlane, driver: Driver, region: str, key: bytes,
+    def __init__(self, api: ControlPlane, driver: Driver, availability_zone: str, key: bytes,
                  port: int) -> None:
         self.api = api
         self.driver = driver
-        self.region = region
+        self.availability_zone = availability_zone
         self.key = key
         self.port = port
         self.containers: dict[str, tuple[TaskRunner, str]] = {}    # metadata id -> container
@@ -261,7 +261,8 @@ class TaskEndpoints:
             return 200, task_metadata.container_view(runner, runner.runs[name], state, version)
         if rest == ["task"]:
             states = {n: await self._state(r) for n, r in runner.runs.items()}
-            return 200, task_metadata.task_view(runner, states, version)
+            return 200, task_metadata.task_view(runner, states, version,
+                                                self.availability_zone)
         if rest == ["stats"]:
             return 200, await self._stats(runner.runs[name])
         if rest == ["task", "stats"]:

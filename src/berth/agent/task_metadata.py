@@ -78,7 +78,7 @@ def container_view(runner: TaskRunner, run: ContainerRun, state: ContainerState 
 
 
 def task_view(runner: TaskRunner, states: dict[str, ContainerState | None],
-              version: int) -> dict[str, Any]:
+              version: int, availability_zone: str) -> dict[str, Any]:
     info = runner.plan.info
     runs = list(runner.runs.values())
     if all(r.status == "STOPPED" for r in runs):
@@ -91,7 +91,7 @@ def task_view(runner: TaskRunner, states: dict[str, ContainerState | None],
         "Cluster": info.cluster, "TaskARN": runner.plan.arn, "Family": info.family,
         "Revision": info.revision,
         "DesiredStatus": "STOPPED" if runner.stop_requested else "RUNNING",
-        "KnownStatus": known,
+        "KnownStatus": known, "AvailabilityZone": availability_zone,
         "Containers": [container_view(runner, r, states.get(r.plan.name), version)
                        for r in runs]}
     limits = {}
