@@ -32,7 +32,6 @@ from .schema import sts_keys
 log = logging.getLogger(__name__)
 
 ACCESS_KEY_PREFIX = "ASIA"
-_KEY_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
 _RESOLVED_CACHE = 4096          # tokens kept resolved (a token is valid for hours)
 _RELOAD_EVERY = 5.0             # seconds between store reads for an unknown key id
 
@@ -111,8 +110,8 @@ class Sessions:
         assert self._current is not None
         key_id = self._current
         key = self._keys[key_id]
-        access_key = ACCESS_KEY_PREFIX + "".join(secrets.choice(_KEY_ALPHABET)
-                                                 for _ in range(16))
+        # 16 characters of A-Z and 2-7, as AWS's key ids are spelled.
+        access_key = ACCESS_KEY_PREFIX + base64.b32encode(secrets.token_bytes(10)).decode()
         expiration = int(self.clock() + duration)
         sealed = orjson.dumps({"v": 1, "k": key_id, "a": access_key, "x": expiration,
                                "p": principal.arn, "u": principal.user_id,
