@@ -14,9 +14,7 @@ Target: cold start and warm invoke within noise of the previous main (p50 ratio 
 from __future__ import annotations
 
 import argparse
-import http.client
 import io
-import multiprocessing as mp
 import os
 import shutil
 import socket
@@ -112,55 +110,12 @@ def start_up(name: str, workdir: Path, source: Path | None) -> Server:
             time.sleep(0.05)
 
 
-def _sts_client(port: int, key: str, secret: str, duration: float, warmup: float,
-                start_at: float, out: Any) -> None:
-    from botocore.auth import SigV4Auth
-    from botocore.awsrequest import AWSRequest
-    from botocore.credentials import Credentials
-    auth = SigV4Auth(Credentials(key, secret), "sts", invoke.REGION)
-    url = f"http://127.0.0.1:{port}/"
-    conn = http.client.HTTPConnection("127.0.0.1", port)
-    latencies: list[float] = []
-    errors = 0
-    while time.time() < start_at:
-        time.sleep(0.001)
-    measure_from = time.perf_counter() + warmup
-    stop = measure_from + duration
-    for _ in range(5_000_000):
-        req = AWSRequest("POST", url, data=STS_BODY, headers={"Content-Type": FORM})
-        auth.add_auth(req)
-        headers = dict(req.headers.items())
-        t0 = time.perf_counter()
-        if t0 >= stop:
-            break
-        conn.request("POST", "/", STS_BODY, headers)
-        resp = conn.getresponse()
-        data = resp.read()
-        if t0 >= measure_from:
-            if resp.status != 200 or b"<Arn>" not in data:
-                errors += 1
-            else:
-                latencies.append(time.perf_counter() - t0)
-    out.put((latencies, errors))
-
-
 def sts_rate(port: int, key: str, secret: str, clients: int, duration: float,
              warmup: float) -> tuple[float, float, int]:
     """(requests/s, p50 ms, errors) of GetCallerIdentity from `clients` processes."""
-    ctx = mp.get_context("spawn")
-    queue = ctx.Queue()
-    start_at = time.time() + 1.5
-    procs = [ctx.Process(target=_sts_client, args=(port, key, secret, duration, warmup,
-                                                     start_at, queue))
-             for _ in range(clients)]
-    for p in procs:
-        p.start()
-    results = [queue.get(timeout=duration + warmup + 60) for _ in procs]
-    for p in procs:
-        p.join(10)
-    latencies = [x for r in results for x in r[0]]
-    return (len(latencies) / duration, invoke._percentile(latencies, 0.5) * 1e3,
-            sum(r[1] for r in results))
+    call = invoke.Call(port, "sts", "/", STS_BODY, FORM, b"<Arn>", key, secret)
+    latencies, errors = invoke.closed_loop(call, clients, duration, warmup)
+    return len(latencies) / duration, invoke._percentile(latencies, 0.5) * 1e3, errors
 
 
 def issuing_cost_us(n: int = 2000) -> tuple[float, float]:

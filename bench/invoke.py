@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -57,28 +58,47 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
 
 
+@dataclass(frozen=True)
+class Call:
+    """One request a closed-loop client sends again and again: signed as `service` with the
+    keys, answered 200 with `expect` in the body."""
+    port: int
+    service: str
+    path: str
+    body: bytes
+    content_type: str
+    expect: bytes
+    access_key: str = ACCESS_KEY
+    secret_key: str = SECRET_KEY
+
+
 class _Signer:
-    def __init__(self, port: int, function: str) -> None:
+    def __init__(self, call: Call) -> None:
         from botocore.auth import SigV4Auth
         from botocore.awsrequest import AWSRequest
         from botocore.credentials import Credentials
-        self.auth = SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY), "lambda", REGION)
+        self.auth = SigV4Auth(Credentials(call.access_key, call.secret_key), call.service,
+                              REGION)
         self.request_class = AWSRequest
-        self.url = f"http://127.0.0.1:{port}/2015-03-31/functions/{function}/invocations"
-        self.path = f"/2015-03-31/functions/{function}/invocations"
+        self.url = f"http://127.0.0.1:{call.port}{call.path}"
+        self.content_type = call.content_type
 
     def headers(self, body: bytes) -> dict[str, str]:
         req = self.request_class(method="POST", url=self.url, data=body,
-                                 headers={"Content-Type": "application/json"})
+                                 headers={"Content-Type": self.content_type})
         self.auth.add_auth(req)
         return dict(req.headers.items())
 
 
-def _client(port: int, function: str, duration: float, warmup: float, start_at: float,
-            out: Any) -> None:
-    signer = _Signer(port, function)
-    conn = http.client.HTTPConnection("127.0.0.1", port)
-    body = b'{"n": 1}'
+def invoke_call(port: int, function: str) -> Call:
+    return Call(port, "lambda", f"/2015-03-31/functions/{function}/invocations", b'{"n": 1}',
+                "application/json", b'"ok"')
+
+
+def _client(call: Call, duration: float, warmup: float, start_at: float, out: Any) -> None:
+    signer = _Signer(call)
+    conn = http.client.HTTPConnection("127.0.0.1", call.port)
+    body = call.body
     latencies: list[float] = []
     errors = 0
     while time.time() < start_at:
@@ -91,33 +111,38 @@ def _client(port: int, function: str, duration: float, warmup: float, start_at: 
         t0 = time.perf_counter()
         if t0 >= stop:
             break
-        conn.request("POST", signer.path, body, headers)
+        conn.request("POST", call.path, body, headers)
         resp = conn.getresponse()
         data = resp.read()
         t1 = time.perf_counter()
         count += 1
         if t0 >= measure_from:
-            if resp.status != 200 or b'"ok"' not in data:
+            if resp.status != 200 or call.expect not in data:
                 errors += 1
             else:
                 latencies.append(t1 - t0)
     out.put((latencies, errors, duration))
 
 
-def warm(port: int, function: str, clients: int, duration: float, warmup: float
-         ) -> dict[str, Any]:
+def closed_loop(call: Call, clients: int, duration: float, warmup: float
+                ) -> tuple[list[float], int]:
+    """Round-trip seconds of every answered `call` from `clients` processes, and errors."""
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
     start_at = time.time() + 1.5    # time for every spawned client to import botocore
-    procs = [ctx.Process(target=_client, args=(port, function, duration, warmup, start_at,
-                                               queue)) for _ in range(clients)]
+    procs = [ctx.Process(target=_client, args=(call, duration, warmup, start_at, queue))
+             for _ in range(clients)]
     for p in procs:
         p.start()
     results = [queue.get(timeout=duration + warmup + 60) for _ in procs]
     for p in procs:
         p.join(10)
-    latencies = [x for r in results for x in r[0]]
-    errors = sum(r[1] for r in results)
+    return [x for r in results for x in r[0]], sum(r[1] for r in results)
+
+
+def warm(port: int, function: str, clients: int, duration: float, warmup: float
+         ) -> dict[str, Any]:
+    latencies, errors = closed_loop(invoke_call(port, function), clients, duration, warmup)
     return {"case": f"warm, {clients} client{'s' if clients > 1 else ''}",
             "invokes_per_s": round(len(latencies) / duration, 1),
             "p50_ms": round(_percentile(latencies, 0.5) * 1e3, 3),

@@ -6,6 +6,7 @@ turns a handler's result or a ServiceError into status, headers and body.
 from __future__ import annotations
 
 import base64
+import binascii
 import datetime as dt
 from typing import Any, Mapping
 
@@ -95,7 +96,13 @@ def parse_rest(op: OperationModel, groups: dict[str, str], raw_query: str,
 
 
 def _scalar(shape: Shape, raw: str, name: str) -> Any:
-    kind = shape.type_name
+    return scalar_from_text(shape.type_name, raw, name[:1].lower() + name[1:],
+                            "ValidationException")
+
+
+def scalar_from_text(kind: str, raw: str, path: str, code: str) -> Any:
+    """A value written as text (a URI, a header, a query or form field) as its shape's type;
+    one that is not of that type is the service's validation error `code` at `path`."""
     try:
         if kind in ("integer", "long"):
             return int(raw)
@@ -106,12 +113,11 @@ def _scalar(shape: Shape, raw: str, name: str) -> Any:
                 raise ValueError(raw)
             return raw.lower() == "true"
         if kind == "blob":
-            return base64.b64decode(raw)
-    except ValueError:
-        raise ServiceError("ValidationException",
-                           f"1 validation error detected: Value '{raw}' at "
-                           f"'{name[:1].lower() + name[1:]}' failed to satisfy constraint: "
-                           f"Member must be of type {kind}") from None
+            return base64.b64decode(raw, validate=True)
+    except (ValueError, binascii.Error):
+        raise ServiceError(code, f"1 validation error detected: Value '{raw[:256]}' at "
+                                 f"'{path}' failed to satisfy constraint: Member must be of "
+                                 f"type {kind}") from None
     return raw
 
 

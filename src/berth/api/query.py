@@ -9,7 +9,6 @@ service's XML namespace with its request id; an error is an `<ErrorResponse>`.
 from __future__ import annotations
 
 import base64
-import binascii
 import datetime as dt
 from typing import Any, Iterable
 from urllib.parse import parse_qsl
@@ -18,6 +17,7 @@ from xml.sax.saxutils import escape
 from botocore.model import OperationModel, ServiceModel, Shape
 
 from .errors import ServiceError
+from .protocol import scalar_from_text
 
 FORM_TYPE = "application/x-www-form-urlencoded"
 CONTENT_TYPE = b"text/xml"
@@ -124,23 +124,7 @@ def _value(shape: Shape, node: _Node, path: str, code: str) -> Any:
                 out[key.value] = _value(shape.value, value, path, code) \
                     if value is not None else None
         return out
-    raw = node.value if node.value is not None else ""
-    try:
-        if kind in ("integer", "long"):
-            return int(raw)
-        if kind in ("double", "float"):
-            return float(raw)
-        if kind == "boolean":
-            if raw.lower() not in ("true", "false"):
-                raise ValueError(raw)
-            return raw.lower() == "true"
-        if kind == "blob":
-            return base64.b64decode(raw, validate=True)
-    except (ValueError, binascii.Error):
-        raise ServiceError(code, f"1 validation error detected: Value '{raw[:256]}' at "
-                                 f"'{path}' failed to satisfy constraint: Member must be of "
-                                 f"type {kind}") from None
-    return raw
+    return scalar_from_text(kind, node.value if node.value is not None else "", path, code)
 
 
 # -- answers -------------------------------------------------------------------------------
