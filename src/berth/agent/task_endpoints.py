@@ -114,16 +114,19 @@ class TaskEndpoints:
         region and endpoint unless the task sets them, the endpoints' variables always."""
         spec = runner.runs[name].plan.spec
         ours = self.environment(runner, name, endpoint)
-        defaults = {"AWS_REGION": region, "AWS_DEFAULT_REGION": region,
-                    "AWS_ENDPOINT_URL": ours.pop("AWS_ENDPOINT_URL")}
+        defaults = {"AWS_REGION": region, "AWS_DEFAULT_REGION": region}
+        if "AWS_ENDPOINT_URL" in ours:
+            defaults["AWS_ENDPOINT_URL"] = ours.pop("AWS_ENDPOINT_URL")
         return replace(spec, environment={**defaults, **spec.environment, **ours})
 
     def environment(self, runner: TaskRunner, name: str, endpoint: str) -> dict[str, str]:
         """The variables a container is given; `endpoint` is berth's as this host reaches
         it. A container in its own network namespace (bridge) uses AWS's link-local address;
-        others this host's loopback."""
+        one on the host's network this host's loopback; one without a network none."""
         metadata = self._id("metadata", runner.arn, name)
         env = {"AWS_EXECUTION_ENV": "AWS_ECS_EC2"}
+        if runner.plan.network == "none":
+            return env          # no network: nothing it could reach
         if runner.plan.network == "bridge":
             base = f"http://{LINK_LOCAL}"
             scheme = urlsplit(endpoint).scheme or "http"
