@@ -161,6 +161,17 @@ def handler(event, context):
             "arn": sts.get_caller_identity()["Arn"]}
 '''
 
+WARM_NODE = r'''
+import { STSClient, GetCallerIdentityCommand } from "@aws-sdk/client-sts";
+const sts = new STSClient({});  // made at init: it must follow the credentials it is given
+let count = 0;
+export const handler = async () => {
+  count++;
+  const me = await sts.send(new GetCallerIdentityCommand({}));
+  return { count, key: process.env.AWS_ACCESS_KEY_ID, arn: me.Arn };
+};
+'''
+
 CUSTOM_BOOTSTRAP = r'''#!/bin/sh
 exec {python} -S -c '
 import http.client, json, os, uuid
@@ -194,10 +205,13 @@ def _until(moment: float) -> None:
         time.sleep(0.05)
 
 
+@pytest.mark.parametrize("runtime,handler,files", [
+    ("python3.12", "app.handler", {"app.py": WARM}),
+    ("nodejs20.x", "index.handler", {"index.mjs": WARM_NODE})])
 def test_a_warm_sandbox_keeps_working_past_its_first_credentials(
-        short_lived: BerthProcess) -> None:
+        short_lived: BerthProcess, runtime: str, handler: str, files: dict[str, str]) -> None:
     lam = short_lived.client("lambda")
-    name = _create(lam, "python3.12", "app.handler", {"app.py": WARM})
+    name = _create(lam, runtime, handler, files)
     start = time.time()
     first = _invoke(lam, name, {})
     assert first["arn"].endswith(f"/callback-role/{name}")

@@ -175,3 +175,16 @@ def test_expired_tokens_are_refused_in_each_protocol(berth: BerthProcess) -> Non
     assert (err["Error"]["Code"], err["Error"]["Message"]) == ("ExpiredTokenException", expired)
     err = _client_error(_client_with(berth, "ecs", creds).list_clusters)
     assert err["Error"]["Code"] == "ExpiredTokenException"
+
+
+def test_presigned_urls_carry_the_session_token(berth: BerthProcess, sts: Any) -> None:
+    creds = sts.assume_role(RoleArn=ROLE, RoleSessionName="presign")["Credentials"]
+    url = _client_with(berth, "lambda", creds).generate_presigned_url(
+        "list_functions", Params={}, ExpiresIn=60)
+    assert "X-Amz-Security-Token=" in url
+    with berth.http() as http:
+        assert http.get(url).status_code == 200
+        forged = url.replace("X-Amz-Security-Token=", "X-Amz-Security-Token=x")
+        answer = http.get(forged)
+    assert answer.status_code == 403
+    assert answer.headers["x-amzn-errortype"] == "UnrecognizedClientException"
