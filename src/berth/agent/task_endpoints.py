@@ -92,18 +92,31 @@ class TaskEndpoints:
         digest = hmac.new(self.key, "\0".join(parts).encode(), hashlib.sha256).digest()
         return str(uuid.UUID(bytes=digest[:16], version=4))
 
-    def register(self, runner: TaskRunner) -> None:
+    def register(self, runner: TaskRunner) -> ControlPlane:
+        """Serve the task's containers; returns the client the agent's own calls for the task
+        (awslogs) go through: signed as its execution role, where it has one."""
         for name in runner.runs:
             self.containers[self._id("metadata", runner.arn, name)] = (runner, name)
         if runner.plan.info.task_role_arn:
             self.tasks[self._id("credentials", runner.arn)] = runner
+        role = runner.plan.info.execution_role_arn
+        if not role:
+            return self.api
+        task_id = runner.plan.task_id
+        return ControlPlane(self.api.endpoint, self.api.credentials, self.api.region,
+                            renew=lambda: self.role_credentials(role, task_id))
 
-    def unregister(self, runner: TaskRunner) -> None:
+    async def unregister(self, runner: TaskRunner) -> None:
         for name in runner.runs:
             self.containers.pop(self._id("metadata", runner.arn, name), None)
         self.tasks.pop(self._id("credentials", runner.arn), None)
         for server in self._servers.pop(runner.arn, []):
             server.close()
+        for key in [k for k in self.roles if k[1] == runner.plan.task_id]:
+            self.roles.pop(key, None)
+            self._role_locks.pop(key, None)
+        if runner.api is not self.api:
+            await runner.api.close()
 
     def token(self, runner: TaskRunner) -> str:
         return self._id("token", runner.arn).replace("-", "")
@@ -182,11 +195,6 @@ class TaskEndpoints:
                 found = await self.api.assume_role(role_arn, session, ROLE_SECONDS)
                 self.roles[key] = found
             return found
-
-    def forget_roles(self, runner: TaskRunner) -> None:
-        for key in [k for k in self.roles if k[1] == runner.plan.task_id]:
-            self.roles.pop(key, None)
-            self._role_locks.pop(key, None)
 
     # -- HTTP ----------------------------------------------------------------------------
 

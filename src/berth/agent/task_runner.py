@@ -115,15 +115,7 @@ class TaskRunner:
         self.task: asyncio.Task[None] | None = None
         self.final_report: TaskReport | None = None
         # Its own calls (awslogs) sign with the task's execution role, where it has one.
-        self.api = ctx.api
-        execution_role = plan.info.execution_role_arn
-        if ctx.endpoints is not None:
-            ctx.endpoints.register(self)
-            if execution_role:
-                endpoints = ctx.endpoints
-                self.api = ControlPlane(ctx.api.endpoint, ctx.api.credentials, ctx.region,
-                                        renew=lambda: endpoints.role_credentials(
-                                            execution_role, plan.task_id))
+        self.api = ctx.endpoints.register(self) if ctx.endpoints is not None else ctx.api
 
     @property
     def arn(self) -> str:
@@ -394,10 +386,7 @@ class TaskRunner:
             await asyncio.to_thread(shutil.rmtree, path, True)
         self.ctx.reporter.forget(self.arn)
         if self.ctx.endpoints is not None:
-            self.ctx.endpoints.unregister(self)
-            self.ctx.endpoints.forget_roles(self)
-        if self.api is not self.ctx.api:
-            await self.api.close()
+            await self.ctx.endpoints.unregister(self)
         self.cleaned.set()
 
     def _remove(self, cid: str) -> None:
