@@ -11,7 +11,7 @@ runtimes=$root/src/berth/runtimes
 
 pins=$runtimes/python/sdk-requirements.txt
 tree=$runtimes/python/sdk
-if ! cmp -s "$pins" "$tree/.pins" 2>/dev/null; then
+if ! cmp -s "$pins" "$tree/.pins" 2>/dev/null || [ ! -f "$tree/boto3/__init__.py" ]; then
   echo "installing the Python runtime SDK (boto3) into $tree"
   rm -rf "$tree.new"
   # Pure-Python wheels, resolved for the oldest Python runtime (python3.9) so that one tree
@@ -38,7 +38,8 @@ if ! command -v npm >/dev/null 2>&1; then
   echo "npm is not installed: nodejs functions run without the AWS SDK for JavaScript" >&2
   exit 0
 fi
-if ! cmp -s "$lock" "$modules/.berth-lock" 2>/dev/null; then
+if ! cmp -s "$lock" "$modules/.berth-lock" 2>/dev/null \
+    || [ ! -f "$modules/@aws-sdk/client-sts/package.json" ]; then
   echo "installing the Node.js runtime SDK (@aws-sdk/client-*) into $modules"
   (cd "$runtimes/nodejs" && npm ci --omit=dev --no-audit --no-fund --loglevel=error >/dev/null)
   cp "$lock" "$modules/.berth-lock"
