@@ -328,7 +328,8 @@ def test_a_silent_agent_is_lost_with_its_tasks_and_offers(ecs: Any, cluster: str
     offer = d.first_offer(doomed.arn)
     d.driver.launchTasks(offer.id, [task_info(offer, "on-doomed")], {"refuse_seconds": 0})
     arn = d.state("on-doomed", "TASK_RUNNING")["arn"]
-    held = d.first_offer(doomed.arn, after=d.log.of("status", task="on-doomed")[-1]["t"])
+    # What is left after the launch is offered and stays outstanding (held, unanswered).
+    held = d.first_offer(doomed.arn, after=d.log.of("status", task="on-doomed")[0]["t"])
     doomed.stop()           # no more heartbeats: disconnected after 2 s
     d.log.wait(lambda lg: lg.of("agent_lost", agent=doomed.arn), what="agent lost")
     d.log.wait(lambda lg: lg.of("rescinded", offer=held.id.value), what="its offer rescinded")

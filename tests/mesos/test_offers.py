@@ -92,13 +92,18 @@ def test_the_book_rescinds_changed_instances_and_takes_offers_of_one_agent() -> 
 
     with pytest.raises(InvalidOffers, match="Offer fw-O1 is no longer valid"):
         book.take(["fw-O1"])
+    read_at = book.epoch
     assert book.take(["fw-O3"]) == ("A", shrunk.remaining)
     assert book.outstanding() == []
-    _, made = book.refresh({"A": shrunk, "B": b}, now=4)
+    # While a launch on an agent's offers is under way, and until the instances are read
+    # after it, the agent gets no offer: one read before it would offer what it claims.
+    assert book.refresh({"A": shrunk}, now=4, read_at=read_at) == ([], [])
+    book.launched("A")
+    assert book.refresh({"A": shrunk}, now=4, read_at=read_at) == ([], [])
+    _, made = book.refresh({"A": shrunk, "B": b}, now=4, read_at=book.epoch)
     with pytest.raises(InvalidOffers, match="more than one agent"):
         book.take([o.id.value for o in made])
-
-    _, (offer,) = book.refresh({"A": shrunk}, now=5)
+    _, (offer,) = book.refresh({"A": shrunk}, now=5, read_at=book.epoch)
     book.decline([offer.id.value], seconds=10, now=5)
     assert book.refresh({"A": shrunk}, now=9) == ([], [])
     book.suppressed = True

@@ -271,6 +271,8 @@ class ECSSchedulerDriver(SchedulerDriver):
     def _refresh(self, now: float) -> None:
         """Read the instances: report lost agents and their tasks, rescind offers of what
         changed, offer the rest."""
+        with self._lock:
+            read_at = self._offers.epoch
         instances = read_instances(self.ecs, self.cluster, self.port_range)
         with self._lock:
             before, self._instances = self._instances, instances
@@ -281,7 +283,7 @@ class ECSSchedulerDriver(SchedulerDriver):
                     self._callback(partial(self.sched.slaveLost, self, Message(value=agent)))
             lost = self._tasks.lost(instances)
             self._send(lost)
-            rescinded, made = self._offers.refresh(instances, now)
+            rescinded, made = self._offers.refresh(instances, now, read_at)
             for offer_id in rescinded:
                 self._callback(partial(self.sched.offerRescinded, self, Message(value=offer_id)))
             if made:
@@ -328,22 +330,29 @@ class ECSSchedulerDriver(SchedulerDriver):
         for info in groups:
             self._reject(info, st.ERROR, "REASON_TASK_GROUP_INVALID",
                          "Task groups are not supported")
-        for launch in self._claim(id_values(offerIds), infos, refuse_seconds(filters)):
-            self._launch(launch)
+        agent, launches = self._claim(id_values(offerIds), infos, refuse_seconds(filters))
+        try:
+            for launch in launches:
+                self._launch(launch)
+        finally:
+            if agent is not None:
+                with self._lock:
+                    self._offers.launched(agent)
         self._wake.set()
 
     def _claim(self, offer_ids: list[str], infos: list[Mapping[str, Any]], refuse: float
-               ) -> list[Launch]:
-        """Take the offers and check each task against them: the tasks that may start."""
+               ) -> tuple[str | None, list[Launch]]:
+        """Take the offers and check each task against them: (their agent, the tasks that
+        may start)."""
         with self._lock:
             if not self.running:
-                return []
+                return None, []
             try:
                 agent, left = self._offers.take(offer_ids)
             except InvalidOffers as exc:
                 for info in infos:
                     self._reject(info, st.LOST, "REASON_INVALID_OFFERS", str(exc))
-                return []
+                return None, []
             out: list[Launch] = []
             for info in infos:
                 try:
@@ -355,7 +364,7 @@ class ECSSchedulerDriver(SchedulerDriver):
                 self._tasks.add(Tracked(launch.task_id, agent))
                 out.append(launch)
             self._offers.filters.refuse(agent, left, refuse, time.monotonic())
-            return out
+            return agent, out
 
     def _check(self, launch: Launch, agent: str, left: Resources) -> Launch:
         if launch.agent_id != agent:

@@ -38,12 +38,18 @@ class OfferBook:
         self._held: dict[str, Held] = {}
         self._by_agent: dict[str, str] = {}
         self._ids = itertools.count(1)
+        # An agent whose offers were taken is not offered again until its launches are done
+        # and the instances have been read since: a read from before would offer what the
+        # launches have just claimed.
+        self.epoch = 0
+        self._launching: dict[str, int] = {}
+        self._launched_at: dict[str, int] = {}
 
-    def refresh(self, instances: dict[str, Instance], now: float
+    def refresh(self, instances: dict[str, Instance], now: float, read_at: int | None = None
                 ) -> tuple[list[str], list[Message]]:
-        """(offers rescinded, offers made) for the instances as just read. An offer is
-        rescinded when its instance changed at all (resources, state, agent): a fresh one
-        follows at once if the instance is still offerable."""
+        """(offers rescinded, offers made) for the instances as read when the epoch was
+        `read_at`. An offer is rescinded when its instance changed at all (resources, state,
+        agent): a fresh one follows at once if the instance is still offerable."""
         rescinded = [h.id for h in list(self._held.values())
                      if instances.get(h.agent) != h.instance]
         for offer_id in rescinded:
@@ -51,8 +57,13 @@ class OfferBook:
         made = [] if self.suppressed else [
             self._make(inst) for inst in instances.values()
             if inst.offerable and inst.arn not in self._by_agent
+            and not self._stale(inst.arn, read_at)
             and self.filters.allows(inst.arn, inst.remaining, now)]
         return rescinded, made
+
+    def _stale(self, agent: str, read_at: int | None) -> bool:
+        return agent in self._launching or (
+            read_at is not None and self._launched_at.get(agent, -1) > read_at)
 
     def _make(self, inst: Instance) -> Message:
         offer_id = f"{self.framework_id}-O{next(self._ids)}"
@@ -83,7 +94,19 @@ class OfferBook:
         for h in held:
             assert h is not None
             total = total + h.resources
-        return agents.pop(), total
+        agent = agents.pop()
+        self._launching[agent] = self._launching.get(agent, 0) + 1
+        return agent, total
+
+    def launched(self, agent: str) -> None:
+        """The launches on offers `take` gave are done (placed or refused)."""
+        left = self._launching.get(agent, 0) - 1
+        if left > 0:
+            self._launching[agent] = left
+        else:
+            self._launching.pop(agent, None)
+        self.epoch += 1
+        self._launched_at[agent] = self.epoch
 
     def decline(self, offer_ids: list[str], seconds: float, now: float) -> None:
         for offer_id in offer_ids:
