@@ -58,3 +58,11 @@ def agents() -> Iterator[list[SimAgent]]:
     yield made
     for a in made:
         a.stop()
+
+
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Any]:
+    """A headless Chromium with a fresh profile, for the console's tests."""
+    from console.chromium import Chromium
+    with Chromium(tmp_path / "profile") as chromium:
+        yield chromium

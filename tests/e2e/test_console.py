@@ -6,19 +6,17 @@ import io
 import json
 import re
 import zipfile
-from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
-import pytest
-from berth_process import ACCESS_KEY, SECRET_KEY, BerthProcess
+from berth_process import SECRET_KEY, BerthProcess
 from console.chromium import Chromium
+from console.session import screenshot, sign_in, signed_in, wait_text
 from lambda_packages import ROLE, zip_of
 
 from berth.console.app import STATIC_DIR
 
-ASSETS = {"console.js": "javascript", "aws.js": "javascript", "sigv4.js": "javascript",
-          "zip.js": "javascript", "style.css": "text/css"}
+ASSETS = {p.name: "javascript" if p.suffix == ".js" else "text/css"
+          for p in sorted(STATIC_DIR.iterdir()) if p.suffix in (".js", ".css")}
 
 CREATE_CODE = '''import json
 
@@ -29,32 +27,6 @@ def handler(event, context):
     print("greeting", event["name"])
     return {"greeting": "hello " + event["name"], "fn": context.function_name}
 '''
-
-
-@pytest.fixture
-def browser(tmp_path: Path) -> Iterator[Chromium]:
-    with Chromium(tmp_path / "profile") as chromium:
-        yield chromium
-
-
-def sign_in(browser: Chromium, berth: BerthProcess, secret: str = SECRET_KEY) -> None:
-    browser.navigate(f"{berth.endpoint}/console/")
-    browser.wait_for("!document.getElementById('signin-view').hidden")
-    browser.fill("#access-key", ACCESS_KEY)
-    browser.fill("#secret-key", secret)
-    browser.click("#signin button[type=submit]")
-
-
-def signed_in(browser: Chromium, berth: BerthProcess) -> None:
-    sign_in(browser, berth)
-    browser.wait_for("!document.getElementById('app-view').hidden")
-
-
-def wait_text(browser: Chromium, selector: str, pattern: str, timeout: float = 20) -> str:
-    """Wait until the element's text matches the regex; return the text."""
-    browser.wait_for(f"new RegExp({json.dumps(pattern)}).test("
-                     f"document.querySelector({json.dumps(selector)}).textContent)", timeout)
-    return browser.text(selector)
 
 
 def package_files(berth: BerthProcess, name: str) -> dict[str, bytes]:
@@ -100,8 +72,8 @@ def test_wrong_secret_is_refused_and_nothing_is_kept(berth_up: BerthProcess,
     assert browser.evaluate("document.getElementById('app-view').hidden") is True
 
 
-def test_create_a_python_function_and_test_it(berth_up: BerthProcess, browser: Chromium,
-                                               tmp_path: Path) -> None:
+def test_create_a_python_function_and_test_it(berth_up: BerthProcess,
+                                               browser: Chromium) -> None:
     signed_in(browser, berth_up)
     browser.fill("#fn-name", "console-hello")
     assert browser.evaluate("document.getElementById('fn-handler').value") == "app.handler"
@@ -132,8 +104,7 @@ def test_create_a_python_function_and_test_it(berth_up: BerthProcess, browser: C
     failure = json.loads(browser.text("#result-payload"))
     assert (failure["errorType"], failure["errorMessage"]) == ("ValueError", "asked to fail")
 
-    shot = browser.screenshot(tmp_path / "console.png")
-    assert shot[:8] == b"\x89PNG\r\n\x1a\n" and len(shot) > 10_000
+    screenshot(browser, "function-editor")
 
     # What the browser built is a real package: a stored zip with the code as typed.
     config = berth_up.client("lambda").get_function(FunctionName="console-hello")["Configuration"]

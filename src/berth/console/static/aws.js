@@ -1,5 +1,5 @@
-// A small client for the few Lambda (REST-JSON) and CloudWatch Logs (JSON 1.1) operations
-// the console uses: every request signed with SigV4 and sent to the page's own origin.
+// A small client for the Lambda (REST-JSON), CloudWatch Logs and ECS (JSON 1.1) operations the
+// console uses: every request signed with SigV4 and sent to the page's own origin.
 import { canonicalQuery, sign } from './sigv4.js';
 
 const LAMBDA = '/2015-03-31';
@@ -54,23 +54,38 @@ export class Client {
     return this.send('lambda', method, path, { query, headers: hdrs, body: json });
   }
 
-  async logs(operation, body) {
-    const response = await this.send('logs', 'POST', '/', {
-      headers: { 'Content-Type': 'application/x-amz-json-1.1', 'X-Amz-Target': `Logs_20140328.${operation}` },
+  async json11(service, target, body) {
+    const response = await this.send(service, 'POST', '/', {
+      headers: { 'Content-Type': 'application/x-amz-json-1.1', 'X-Amz-Target': target },
       body: JSON.stringify(body),
     });
     return response.json();
   }
 
-  async listFunctions() {
-    const functions = [];
-    let marker;
+  async logs(operation, body) {
+    return this.json11('logs', `Logs_20140328.${operation}`, body);
+  }
+
+  async ecs(operation, body) {
+    return this.json11('ecs', `AmazonEC2ContainerServiceV20141113.${operation}`, body);
+  }
+
+  /** Every item of a paginated JSON operation (at most MAX_PAGES pages). */
+  async all(call, listKey, tokenKey = 'nextToken') {
+    const items = [];
+    let token;
     for (let page = 0; page < MAX_PAGES; page++) {
-      const out = await (await this.lambda('GET', `${LAMBDA}/functions/`, { query: { Marker: marker } })).json();
-      functions.push(...out.Functions);
-      marker = out.NextMarker;
-      if (!marker) break;
+      const out = await call(token);
+      items.push(...(out[listKey] ?? []));
+      if (!out[tokenKey] || out[tokenKey] === token) break;
+      token = out[tokenKey];
     }
+    return items;
+  }
+
+  async listFunctions() {
+    const functions = await this.all(async (Marker) => (await this.lambda(
+      'GET', `${LAMBDA}/functions/`, { query: { Marker } })).json(), 'Functions', 'NextMarker');
     return functions.sort((a, b) => a.FunctionName.localeCompare(b.FunctionName));
   }
 
@@ -89,6 +104,37 @@ export class Client {
     const body = { FunctionName: name, Runtime: runtime, Handler: handler, Role: role,
       Code: { ZipFile: base64Encode(zipBytes) } };
     return (await this.lambda('POST', `${LAMBDA}/functions`, { body })).json();
+  }
+
+  async updateFunctionConfiguration(name, changes) {
+    return (await this.lambda('PUT', `${fnPath(name)}/configuration`, { body: changes })).json();
+  }
+
+  async listVersions(name) {
+    return this.all(async (Marker) => (await this.lambda('GET', `${fnPath(name)}/versions`,
+      { query: { Marker } })).json(), 'Versions', 'NextMarker');
+  }
+
+  async publishVersion(name, description) {
+    return (await this.lambda('POST', `${fnPath(name)}/versions`,
+      { body: { Description: description } })).json();
+  }
+
+  async listAliases(name) {
+    return this.all(async (Marker) => (await this.lambda('GET', `${fnPath(name)}/aliases`,
+      { query: { Marker } })).json(), 'Aliases', 'NextMarker');
+  }
+
+  /** Create the alias, or point it at `version` if it exists. */
+  async putAlias(name, alias, version) {
+    try {
+      return (await this.lambda('PUT', `${fnPath(name)}/aliases/${encodeURIComponent(alias)}`,
+        { body: { FunctionVersion: version } })).json();
+    } catch (err) {
+      if (err.code !== 'ResourceNotFoundException') throw err;
+      return (await this.lambda('POST', `${fnPath(name)}/aliases`,
+        { body: { Name: alias, FunctionVersion: version } })).json();
+    }
   }
 
   async updateFunctionCode(name, zipBytes) {

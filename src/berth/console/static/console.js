@@ -1,5 +1,10 @@
-// The console page: sign in, list functions, edit a function's handler file, test it, read its logs.
-import { AwsError, Client } from './aws.js';
+// The console page: sign in, list functions, edit a function's handler file, test it, read its
+// logs; and the other views the header links to (cluster, log browser).
+import { Client } from './aws.js';
+import { showCluster } from './cluster.js';
+import { $, describe, route } from './dom.js';
+import { hideConfig, showConfig, startConfig } from './fnconfig.js';
+import { showLogs, startLogs, stopFollowing } from './logbrowser.js';
 import { unzip, zip } from './zip.js';
 
 const CREDS_KEY = 'berth.console.credentials';
@@ -19,7 +24,6 @@ def handler(event, context):
 `,
 };
 
-const $ = (id) => document.getElementById(id);
 const family = (runtime) => (runtime.startsWith('python') ? 'python' : 'nodejs');
 const defaultHandler = (runtime) => (family(runtime) === 'python' ? 'app.handler' : 'index.handler');
 
@@ -41,18 +45,28 @@ function setStatus(text, kind = '') {
   el.className = kind;
 }
 
-function describe(err) {
-  return err instanceof AwsError ? err.message : String(err?.message ?? err);
-}
-
 function loadCredentials() {
   try { return JSON.parse(sessionStorage.getItem(CREDS_KEY)); } catch { return null; }
 }
 
+const VIEWS = { functions: 'app-view', cluster: 'cluster-view', logs: 'logs-view' };
+
 function show(signedIn) {
   $('signin-view').hidden = signedIn;
-  $('app-view').hidden = !signedIn;
   $('whoami').hidden = !signedIn;
+  $('views').hidden = !signedIn;
+  if (signedIn) showView();
+  else for (const id of Object.values(VIEWS)) $(id).hidden = true;
+}
+
+/** Show the view the hash names (#view=cluster, #view=logs; anything else: functions). */
+async function showView() {
+  const view = Object.hasOwn(VIEWS, route().get('view') ?? '') ? route().get('view') : 'functions';
+  for (const [name, id] of Object.entries(VIEWS)) $(id).hidden = name !== view;
+  for (const a of document.querySelectorAll('#views a')) a.className = a.dataset.view === view ? 'selected' : '';
+  if (view !== 'logs') stopFollowing();
+  if (view === 'cluster') await showCluster(client);
+  else if (view === 'logs') await showLogs(client);
 }
 
 async function signIn(event) {
@@ -142,7 +156,8 @@ function fillEditor({ title, name, runtime, handler, role, file, code, editing }
 
 function newFunction() {
   current = null;
-  history.replaceState(null, '', location.pathname);
+  if (!route().get('view')) history.replaceState(null, '', location.pathname);
+  hideConfig();
   const runtime = 'python3.12';
   fillEditor({ title: 'New function', name: '', runtime, handler: defaultHandler(runtime),
     role: $('fn-role').defaultValue, file: handlerFiles(runtime, defaultHandler(runtime))[0], code: TEMPLATES.python, editing: false });
@@ -175,6 +190,7 @@ async function openFunction(name) {
     history.replaceState(null, '', `#fn=${encodeURIComponent(name)}`);
     fillEditor({ title: name, name, runtime: config.Runtime, handler: config.Handler, role: config.Role,
       file: entries.length > 1 ? `${file} (1 of ${entries.length} files)` : file, code, editing: true });
+    showConfig(client, name);
     for (const b of document.querySelectorAll('#function-list button')) {
       b.className = b.dataset.name === name ? 'selected' : '';
     }
@@ -211,6 +227,7 @@ async function deploy(event) {
       current = { name, runtime, file, entries: [{ name: file, data: new TextEncoder().encode(code), mode: 0o644 }] };
       history.replaceState(null, '', `#fn=${encodeURIComponent(name)}`);
       fillEditor({ title: name, name, runtime, handler, role, file, code, editing: true });
+      showConfig(client, name);
       await refreshFunctions();
       setStatus(`Created ${name}`, 'ok');
     }
@@ -315,6 +332,10 @@ function start() {
   $('test').addEventListener('click', test);
   $('logs-refresh').addEventListener('click', () => refreshLogs());
   document.addEventListener('keydown', keys);
+  $('refresh-cluster').addEventListener('click', showView);
+  window.addEventListener('hashchange', () => { if (client) showView(); });
+  startLogs();
+  startConfig();
   const saved = loadCredentials();
   if (saved) {
     enter(new Client(saved)).catch((err) => {
