@@ -17,9 +17,10 @@ class Message(dict[str, Any]):
     nested members while `if offer.unavailability:` leaves the offer as it was."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__()
-        for key, value in dict(*args, **kwargs).items():
-            self[key] = value
+        super().__init__(*args, **kwargs)
+        for key, value in dict.items(self):
+            if type(value) not in _LEAVES:
+                dict.__setitem__(self, key, wrap(value))
 
     def __setitem__(self, key: str, value: Any) -> None:
         super().__setitem__(key, wrap(value))
@@ -48,15 +49,31 @@ class Message(dict[str, Any]):
             raise AttributeError(name) from None
 
 
+_LEAVES = frozenset({str, int, float, bool, type(None), bytes})
+
+
 def wrap(value: Any) -> Any:
     """Mappings as Messages, lists and tuples element by element; anything else as it is."""
-    if isinstance(value, Message):
+    kind = type(value)
+    if kind in _LEAVES or kind is Message:     # the common cases first: offers are built hot
         return value
+    if kind is list or kind is tuple:
+        return [wrap(v) for v in value]
     if isinstance(value, Mapping):
         return Message(value)
-    if isinstance(value, (list, tuple)):
-        return [wrap(v) for v in value]
     return value
+
+
+def built(**members: Any) -> Message:
+    """A Message of members that are Messages (or lists of them) or leaves already: no
+    wrapping, for the driver's hot paths (a thousand offers a round)."""
+    out = Message()
+    dict.update(out, members)
+    return out
+
+
+def ident(value: str) -> Message:
+    return built(value=value)
 
 
 def id_value(ident: Any) -> str:
@@ -79,13 +96,13 @@ def id_values(idents: Any) -> list[str]:
 
 
 def scalar(name: str, value: float) -> Message:
-    return Message(name=name, type="SCALAR", scalar={"value": value})
+    return built(name=name, type="SCALAR", scalar=built(value=value))
 
 
 def ranges(name: str, spans: Iterable[tuple[int, int]]) -> Message:
-    return Message(name=name, type="RANGES",
-                   ranges={"range": [{"begin": b, "end": e} for b, e in spans]})
+    return built(name=name, type="RANGES",
+                 ranges=built(range=[built(begin=b, end=e) for b, e in spans]))
 
 
 def text_attribute(name: str, value: str) -> Message:
-    return Message(name=name, type="TEXT", text={"value": value})
+    return built(name=name, type="TEXT", text=built(value=value))

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from .messages import Message, text_attribute
+from .messages import Message, built, ident, text_attribute
 from .resources import Resources
 
 # Mesos agents offer 31000-32000 unless told otherwise; berth's agents pick dynamic host
@@ -47,9 +48,9 @@ def instance(desc: Mapping[str, Any], port_range: tuple[int, int] = DEFAULT_PORT
              ) -> Instance:
     """An Instance from one element of DescribeContainerInstances' `containerInstances`."""
     remaining = desc.get("remainingResources") or []
-    taken = {int(p) for p in _value(remaining, "PORTS")}
     low, high = port_range
-    free = frozenset(p for p in range(low, high + 1) if p not in taken)
+    taken = frozenset(p for p in map(int, _value(remaining, "PORTS")) if low <= p <= high)
+    free = _free_ports(low, high, taken)
     attrs = tuple(sorted((a["name"], a.get("value") or "")
                          for a in desc.get("attributes") or []))
     return Instance(
@@ -61,10 +62,15 @@ def instance(desc: Mapping[str, Any], port_range: tuple[int, int] = DEFAULT_PORT
         attributes=attrs)
 
 
+@lru_cache(maxsize=256)
+def _free_ports(low: int, high: int, taken: frozenset[int]) -> frozenset[int]:
+    """One shared set for every instance with the same ports taken in the range."""
+    return frozenset(range(low, high + 1)) - taken
+
+
 def offer(inst: Instance, offer_id: str, framework_id: str, resources: Resources) -> Message:
     """The Mesos Offer for `resources` of `inst` (agent id = the container instance ARN)."""
-    return Message(
-        id={"value": offer_id}, framework_id={"value": framework_id},
-        agent_id={"value": inst.arn}, slave_id={"value": inst.arn}, hostname=inst.hostname,
-        resources=resources.as_mesos(),
+    return built(
+        id=ident(offer_id), framework_id=ident(framework_id), agent_id=ident(inst.arn),
+        slave_id=ident(inst.arn), hostname=inst.hostname, resources=resources.as_mesos(),
         attributes=[text_attribute(k, v) for k, v in inst.attributes])

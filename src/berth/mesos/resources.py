@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from .messages import Message, ranges, scalar
@@ -46,13 +47,26 @@ class Resources:
 
 def spans(ports: Iterable[int]) -> list[tuple[int, int]]:
     """Sorted ports as the fewest inclusive (begin, end) ranges."""
+    if isinstance(ports, frozenset):
+        return list(_frozen_spans(ports))
+    return list(_spans(ports))
+
+
+@lru_cache(maxsize=256)
+def _frozen_spans(ports: frozenset[int]) -> tuple[tuple[int, int], ...]:
+    # Instances mostly share one set of free ports (Instance reuses it): a frozenset keeps its
+    # hash, so this costs one lookup per offer instead of a sort of a thousand ports.
+    return _spans(ports)
+
+
+def _spans(ports: Iterable[int]) -> tuple[tuple[int, int], ...]:
     out: list[tuple[int, int]] = []
     for p in sorted(ports):
         if out and p == out[-1][1] + 1:
             out[-1] = (out[-1][0], p)
         else:
             out.append((p, p))
-    return out
+    return tuple(out)
 
 
 def _range_ports(resource: Mapping[str, Any]) -> set[int]:

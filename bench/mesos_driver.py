@@ -12,7 +12,7 @@ takes to run.
    the same run: berth's own scheduler, RunTask of the same task definition until DescribeTasks
    (read at the driver's status interval) says RUNNING.
 
-    .venv/bin/python bench/mesos.py [--runs 3] [--copies 5] [--instances 1000]
+    .venv/bin/python bench/mesos_driver.py [--runs 3] [--copies 5] [--instances 1000]
 """
 from __future__ import annotations
 
