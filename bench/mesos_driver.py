@@ -17,12 +17,14 @@ takes to run.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 ROOT = Path(__file__).resolve().parent.parent
 for extra in (ROOT, ROOT / "tests", ROOT / "examples"):
@@ -30,7 +32,6 @@ for extra in (ROOT, ROOT / "tests", ROOT / "examples"):
         sys.path.insert(0, str(extra))
 
 from bench.placement_api import CLUSTER, REGION, Server, setup, start_berth, start_moto  # noqa: E402
-
 from berth.mesos.offer_book import OfferBook  # noqa: E402
 from berth.mesos.offers import DEFAULT_PORT_RANGE, instance  # noqa: E402
 
@@ -113,14 +114,15 @@ def bench_offers(n_instances: int, rounds: int) -> list[dict[str, Any]]:
 
 
 def bench_latency(copies: int, rounds: int) -> list[dict[str, Any]]:
+    from agent_process import remove_task_containers
     from berth_process import BerthProcess
     from mesos.recorder import EventLog
     from mesos_copies import Copies
 
     from berth.mesos import ECSSchedulerDriver
     workdir = Path(tempfile.mkdtemp(prefix="berth-bench-mesos-up-"))
-    up = BerthProcess(workdir / "data", command="up",
-                      env={"BERTH_AGENT_DRIVER": "runc"}).start()
+    with mock.patch.dict(os.environ, {"BERTH_AGENT_DRIVER": "runc"}):
+        up = BerthProcess(workdir / "data", command="up").start()
     driver_ms: list[float] = []
     start_ms: list[float] = []
     floor_ms: list[float] = []
@@ -171,6 +173,7 @@ def bench_latency(copies: int, rounds: int) -> list[dict[str, Any]]:
             _wait_stopped(ecs, arns)
     finally:
         up.stop()
+        remove_task_containers(up.data_dir)
     return [{"what": f"offer -> launch -> TASK_RUNNING ({copies} copies x {rounds})",
              **_pcts(driver_ms)},
             {"what": "  of which offer -> TASK_STAGING (StartTask)", **_pcts(start_ms)},

@@ -52,10 +52,8 @@ class BerthProcess:
     """One `berth server` (or `berth up`) process on a free port with its own data dir."""
 
     def __init__(self, data_dir: Path, command: str = "server",
-                 database_url: str | None = None, extra_args: tuple[str, ...] = (),
-                 env: dict[str, str] | None = None) -> None:
+                 database_url: str | None = None, extra_args: tuple[str, ...] = ()) -> None:
         self.data_dir = data_dir
-        self.extra_env = env or {}
         self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.args = [*BERTH, command, "--port", str(self.port), "--data-dir", str(data_dir),
@@ -69,7 +67,6 @@ class BerthProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT,
-                                     env={**os.environ, **self.extra_env},
                                      start_new_session=True)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

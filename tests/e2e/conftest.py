@@ -33,10 +33,14 @@ def fresh_berth(tmp_path: Path) -> Iterator[BerthProcess]:
 
 @pytest.fixture(scope="module")
 def berth_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BerthProcess]:
-    """A `berth up` (server plus local function worker) shared by one test module."""
+    """A `berth up` (server plus local function worker) shared by one test module; the
+    containers its agent ran are removed afterwards."""
+    from agent_process import remove_task_containers
     proc = BerthProcess(tmp_path_factory.mktemp("berth-up") / "data", command="up").start()
     yield proc
     proc.stop()
+    if (proc.data_dir / "agent" / "state.json").exists():
+        remove_task_containers(proc.data_dir)
 
 
 @pytest.fixture(scope="module")

@@ -14,19 +14,10 @@ from agent_process import stopped, wait_task
 from berth_process import BerthProcess
 from console.chromium import Chromium
 from console.session import screenshot, signed_in, wait_text
+from ecs.simagent import wait_for
 from lambda_packages import ROLE, zip_of
 
 SERVICE_COMMAND = "trap 'exit 0' TERM; sleep 600 & wait"
-
-
-def wait_api(predicate: Any, timeout: float = 30, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +25,7 @@ def cluster_state(berth_up: BerthProcess) -> dict[str, Any]:
     """berth up's agent in `default`, a task that wrote two lines and exited 3, and a service
     of one task."""
     ecs = berth_up.client("ecs")
-    instance = wait_api(lambda: _instances(ecs), what="the local agent")[0]
+    instance = wait_for(lambda: _instances(ecs), 30)[0]
     ecs.register_task_definition(family="console-echo", containerDefinitions=[{
         "name": "echo", "image": "host", "memory": 32,
         "command": ["sh", "-c", "echo line one; echo line two; exit 3"],
@@ -45,15 +36,14 @@ def cluster_state(berth_up: BerthProcess) -> dict[str, Any]:
     wait_task(ecs, "default", arn, stopped)
     logs = berth_up.client("logs")
     stream = f"ecs/echo/{arn.rsplit('/', 1)[-1]}"
-    wait_api(lambda: len(logs.get_log_events(logGroupName="/ecs/console-echo",
-                                             logStreamName=stream)["events"]) == 2,
-             what="the task's log lines")
+    wait_for(lambda: len(logs.get_log_events(logGroupName="/ecs/console-echo",
+                                             logStreamName=stream)["events"]) == 2, 30)
     ecs.register_task_definition(family="console-svc", containerDefinitions=[{
         "name": "svc", "image": "host", "memory": 32, "stopTimeout": 2,
         "command": ["sh", "-c", SERVICE_COMMAND]}])
     ecs.create_service(serviceName="console-svc", taskDefinition="console-svc", desiredCount=1)
-    wait_api(lambda: ecs.describe_services(services=["console-svc"])["services"][0][
-        "runningCount"] == 1, what="the service running")
+    wait_for(lambda: ecs.describe_services(services=["console-svc"])["services"][0][
+        "runningCount"] == 1, 30)
     return {"instance": instance, "task": arn, "stream": stream}
 
 
@@ -131,8 +121,8 @@ def test_scaling_a_service_and_running_a_task_from_the_page(
     browser.click("#set-desired")
     wait_text(browser, "#cluster-status", "desired count 2")
     assert ecs.describe_services(services=["console-svc"])["services"][0]["desiredCount"] == 2
-    wait_api(lambda: ecs.describe_services(services=["console-svc"])["services"][0][
-        "runningCount"] == 2, what="two service tasks")
+    wait_for(lambda: ecs.describe_services(services=["console-svc"])["services"][0][
+        "runningCount"] == 2, 30)
     browser.click("#refresh-cluster")
     wait_text(browser, "#service-detail", "2 running · 0 pending · 2 desired")
     screenshot(browser, "service-detail")

@@ -24,19 +24,7 @@ from berth.mesos import (
 
 # Instances are marked disconnected after 2 s of silence (simulated agents call every 0.2 s);
 # their tasks stop 60 s later.
-SERVER_ENV = {"BERTH_ECS_AGENT_TIMEOUT": "2", "BERTH_ECS_AGENT_GRACE": "60"}
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BerthProcess]:
-    proc = BerthProcess(tmp_path_factory.mktemp("mesos") / "data", env=SERVER_ENV).start()
-    yield proc
-    proc.stop()
-
-
-@pytest.fixture
-def ecs(server: BerthProcess) -> Any:
-    return server.client("ecs")
+BERTH_ENV = {"BERTH_ECS_AGENT_TIMEOUT": "2", "BERTH_ECS_AGENT_GRACE": "60"}
 
 
 @pytest.fixture
@@ -47,11 +35,10 @@ def cluster(ecs: Any) -> str:
 
 
 @pytest.fixture
-def agents(ecs: Any, cluster: str) -> Iterator[list[SimAgent]]:
-    sims = [SimAgent(ecs, cluster, cpu=1024, memory=2048).start() for _ in range(2)]
-    yield sims
-    for s in sims:
-        s.stop()
+def sims(ecs: Any, cluster: str, agents: list[SimAgent]) -> list[SimAgent]:
+    """Two simulated agents of 1024 CPU units and 2048 MiB, converging as real ones do."""
+    agents += [SimAgent(ecs, cluster, cpu=1024, memory=2048).start() for _ in range(2)]
+    return agents[-2:]
 
 
 class Driven:
@@ -120,9 +107,9 @@ def describe(ecs: Any, cluster: str, arn: str) -> dict[str, Any]:
     return ecs.describe_tasks(cluster=cluster, tasks=[arn], include=["TAGS"])["tasks"][0]
 
 
-def test_offers_are_what_instances_have_left(ecs: Any, cluster: str, agents: list[SimAgent],
+def test_offers_are_what_instances_have_left(ecs: Any, cluster: str, sims: list[SimAgent],
                                              driven: Any) -> None:
-    busy, idle = agents
+    busy, idle = sims
     ecs.register_task_definition(family=f"{cluster}-svc", containerDefinitions=[{
         "name": "a", "image": "x", "cpu": 256, "memory": 512,
         "portMappings": [{"containerPort": 80, "hostPort": 31010}]}])
@@ -151,10 +138,10 @@ def test_offers_are_what_instances_have_left(ecs: Any, cluster: str, agents: lis
 
 
 def test_a_launch_takes_what_the_task_asks_from_the_offer(ecs: Any, cluster: str,
-                                                          agents: list[SimAgent],
+                                                          sims: list[SimAgent],
                                                           driven: Any) -> None:
     d = driven().start()
-    offer = d.first_offer(agents[0].arn)
+    offer = d.first_offer(sims[0].arn)
     fits = task_info(offer, "fits", cpus=0.5, mem=512, ports=(31007, 31008),
                      command='echo "$PORT0 $PORTS"')
     too_big = task_info(offer, "too-big", cpus=0.25, mem=4096)
@@ -167,7 +154,7 @@ def test_a_launch_takes_what_the_task_asks_from_the_offer(ecs: Any, cluster: str
     assert running["arn"] == staged["arn"]
 
     task = describe(ecs, cluster, staged["arn"])
-    assert task["containerInstanceArn"] == agents[0].arn
+    assert task["containerInstanceArn"] == sims[0].arn
     assert (task["cpu"], task["memory"]) == ("512", "512")
     assert task["startedBy"] == d.driver.framework_id
     assert {t["key"]: t["value"] for t in task["tags"]}["mesos.task-id"] == "fits"
@@ -181,7 +168,7 @@ def test_a_launch_takes_what_the_task_asks_from_the_offer(ecs: Any, cluster: str
         "PORT0": "31007", "PORT1": "31008", "PORTS": "31007,31008"}
     assert sorted(pm["hostPort"] for pm in container["portMappings"]) == [31007, 31008]
     inst = ecs.describe_container_instances(cluster=cluster, containerInstances=[
-        agents[0].arn])["containerInstances"][0]
+        sims[0].arn])["containerInstances"][0]
     ports = next(r for r in inst["remainingResources"] if r["name"] == "PORTS")
     assert {"31007", "31008"} <= set(ports["stringSetValue"])
 
@@ -195,9 +182,9 @@ def test_a_launch_takes_what_the_task_asks_from_the_offer(ecs: Any, cluster: str
 
 
 def test_a_declined_offer_is_not_made_again_within_refuse_seconds(
-        cluster: str, agents: list[SimAgent], driven: Any) -> None:
+        cluster: str, sims: list[SimAgent], driven: Any) -> None:
     d = driven().start()
-    agent = agents[0].arn
+    agent = sims[0].arn
     offer = d.first_offer(agent)
     declined_at = time.monotonic()
     d.driver.declineOffer(offer.id, {"refuse_seconds": 3})
@@ -213,22 +200,22 @@ def test_a_declined_offer_is_not_made_again_within_refuse_seconds(
     d.first_offer(agent, after=declined_at)
 
 
-def test_suppressed_offers_come_back_on_revive(agents: list[SimAgent], driven: Any) -> None:
+def test_suppressed_offers_come_back_on_revive(sims: list[SimAgent], driven: Any) -> None:
     d = driven().start()
-    offer = d.first_offer(agents[0].arn)
+    offer = d.first_offer(sims[0].arn)
     d.driver.suppressOffers()
     declined_at = time.monotonic()
     d.driver.declineOffer(offer.id, {"refuse_seconds": 0})
     time.sleep(1.5)
-    assert d.recorder.offer_for(agents[0].arn, after=declined_at) is None
+    assert d.recorder.offer_for(sims[0].arn, after=declined_at) is None
     d.driver.reviveOffers()
-    d.first_offer(agents[0].arn, after=declined_at)
+    d.first_offer(sims[0].arn, after=declined_at)
 
 
 def test_an_offer_is_rescinded_when_its_instance_changes_and_ecs_refuses_stale_ones(
-        ecs: Any, cluster: str, agents: list[SimAgent], driven: Any) -> None:
+        ecs: Any, cluster: str, sims: list[SimAgent], driven: Any) -> None:
     d = driven().start()
-    agent = agents[0].arn
+    agent = sims[0].arn
     offer = d.first_offer(agent)
     ecs.register_task_definition(family=f"{cluster}-big", containerDefinitions=[{
         "name": "a", "image": "x", "cpu": 128, "memory": 1800}])
@@ -244,24 +231,24 @@ def test_an_offer_is_rescinded_when_its_instance_changes_and_ecs_refuses_stale_o
     # A launch on an offer gone stale between two reads: ECS's compare-and-swap refuses it,
     # the framework hears TASK_LOST, and the instance is never over-committed.
     slow = driven(offer_interval=60).start()
-    stale = slow.first_offer(agents[1].arn)
+    stale = slow.first_offer(sims[1].arn)
     rival = ecs.start_task(cluster=cluster, taskDefinition=f"{cluster}-big",
-                           containerInstances=[agents[1].arn])
+                           containerInstances=[sims[1].arn])
     assert rival["failures"] == []
     slow.driver.launchTasks(stale.id, [task_info(stale, "late", mem=1024)])
     lost = slow.state("late", "TASK_LOST")
     assert lost["reason"] == "REASON_INVALID_OFFERS"
     assert "RESOURCE:MEMORY" in lost["message"]
     inst = ecs.describe_container_instances(cluster=cluster, containerInstances=[
-        agents[1].arn])["containerInstances"][0]
+        sims[1].arn])["containerInstances"][0]
     assert next(r for r in inst["remainingResources"]
                 if r["name"] == "MEMORY")["integerValue"] == 2048 - 1800
 
 
-def test_kill_and_reconcile(ecs: Any, cluster: str, agents: list[SimAgent],
+def test_kill_and_reconcile(ecs: Any, cluster: str, sims: list[SimAgent],
                             driven: Any) -> None:
     d = driven().start()
-    offer = d.first_offer(agents[0].arn)
+    offer = d.first_offer(sims[0].arn)
     d.driver.launchTasks(offer.id, [task_info(offer, "a"), task_info(offer, "b")])
     d.state("a", "TASK_RUNNING")
     arn_b = d.state("b", "TASK_RUNNING")["arn"]
@@ -278,7 +265,7 @@ def test_kill_and_reconcile(ecs: Any, cluster: str, agents: list[SimAgent],
     ecs.stop_task(cluster=cluster, task=arn_b, reason="stopped from the console")
     assert d.state("b", "TASK_KILLED")["message"] == "stopped from the console"
 
-    offer = d.first_offer(agents[1].arn)
+    offer = d.first_offer(sims[1].arn)
     d.driver.launchTasks(offer.id, [task_info(offer, "c")])
     d.state("c", "TASK_RUNNING")
     before = len(d.log.of("status"))
@@ -297,10 +284,10 @@ def test_kill_and_reconcile(ecs: Any, cluster: str, agents: list[SimAgent],
 
 
 def test_failover_keeps_tasks_and_teardown_stops_them(ecs: Any, cluster: str,
-                                                      agents: list[SimAgent],
+                                                      sims: list[SimAgent],
                                                       driven: Any) -> None:
     first = driven().start()
-    offer = first.first_offer(agents[0].arn)
+    offer = first.first_offer(sims[0].arn)
     first.driver.launchTasks(offer.id, [task_info(offer, "keep")])
     arn = first.state("keep", "TASK_RUNNING")["arn"]
     framework_id = first.driver.framework_id
@@ -321,10 +308,10 @@ def test_failover_keeps_tasks_and_teardown_stops_them(ecs: Any, cluster: str,
 
 
 def test_a_silent_agent_is_lost_with_its_tasks_and_offers(ecs: Any, cluster: str,
-                                                          agents: list[SimAgent],
+                                                          sims: list[SimAgent],
                                                           driven: Any) -> None:
     d = driven().start()
-    doomed = agents[0]
+    doomed = sims[0]
     offer = d.first_offer(doomed.arn)
     d.driver.launchTasks(offer.id, [task_info(offer, "on-doomed")], {"refuse_seconds": 0})
     arn = d.state("on-doomed", "TASK_RUNNING")["arn"]
@@ -341,7 +328,7 @@ def test_a_silent_agent_is_lost_with_its_tasks_and_offers(ecs: Any, cluster: str
     assert all(e["agent"] != doomed.arn or e["t"] < lost["t"] for e in d.log.of("offer"))
 
 
-def test_bad_cluster_or_keys_abort_with_an_error(ecs: Any, server: BerthProcess,
+def test_bad_cluster_or_keys_abort_with_an_error(ecs: Any, berth: BerthProcess,
                                                  tmp_path: Path) -> None:
     recorder = Recorder()
     driver = ECSSchedulerDriver(recorder, {"name": "x"}, "no-such-cluster", ecs)
@@ -349,7 +336,7 @@ def test_bad_cluster_or_keys_abort_with_an_error(ecs: Any, server: BerthProcess,
     assert driver.join() == DRIVER_ABORTED
     assert "not found" in recorder.log.of("error")[0]["message"]
 
-    wrong = server.client("ecs", aws_secret_access_key="wrong-secret")
+    wrong = berth.client("ecs", aws_secret_access_key="wrong-secret")
     recorder = Recorder()
     driver = ECSSchedulerDriver(recorder, {"name": "x"}, "default", wrong)
     assert driver.run() == DRIVER_ABORTED
@@ -360,12 +347,12 @@ def test_bad_cluster_or_keys_abort_with_an_error(ecs: Any, server: BerthProcess,
 
 
 def test_a_named_task_definition_runs_with_the_tasks_resources(
-        ecs: Any, cluster: str, agents: list[SimAgent], driven: Any) -> None:
+        ecs: Any, cluster: str, sims: list[SimAgent], driven: Any) -> None:
     ecs.register_task_definition(family=f"{cluster}-web", containerDefinitions=[{
         "name": "web", "image": "x", "memory": 64,
         "portMappings": [{"containerPort": 31020, "hostPort": 31020}]}], networkMode="host")
     d = driven().start()
-    offer = d.first_offer(agents[0].arn)
+    offer = d.first_offer(sims[0].arn)
     good = task_info(offer, "named", cpus=0.5, mem=300, ports=(31020,))
     bad = task_info(offer, "named-bad", cpus=0.25, mem=300, ports=(31021,))
     for t in (good, bad):

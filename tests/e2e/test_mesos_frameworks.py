@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -19,10 +20,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
-from agent_process import AgentProcess, runc_agent
+from agent_process import AgentProcess, remove_task_containers, runc_agent
 from berth_process import BerthProcess
+from ecs.simagent import wait_for
 from mesos.recorder import EventLog, Recorder
 from postgres import private_database
 
@@ -76,15 +79,18 @@ def site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
          ) -> Iterator[Site]:
     root = tmp_path_factory.mktemp(f"mesos-{request.param}")
     if request.param == "up":
-        up = BerthProcess(root / "data", command="up", env=SERVER_ENV).start()
+        with mock.patch.dict(os.environ, SERVER_ENV):
+            up = BerthProcess(root / "data", command="up").start()
         try:
             yield Site([up], "default", wait_instances(up.client("ecs"), "default", 1))
         finally:
             up.stop()
+            remove_task_containers(up.data_dir)
         return
     with private_database(request.getfixturevalue("postgres_url"), "mesos") as url:
-        servers = [BerthProcess(root / f"data{i}", database_url=url, env=SERVER_ENV).start()
-                   for i in range(2)]
+        with mock.patch.dict(os.environ, SERVER_ENV):
+            servers = [BerthProcess(root / f"data{i}", database_url=url).start()
+                       for i in range(2)]
         cluster = f"mesos-{uuid.uuid4().hex[:8]}"
         try:
             with runc_agent(servers[0], root / "agent0", cluster) as a0, \
@@ -117,16 +123,6 @@ def task_log(site: Site, group: str, task_id: str, arn: str) -> list[str]:
         return []
 
 
-def wait_for(predicate: Any, timeout: float = WAIT, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_copies_keeps_n_copies_on_the_ports_it_was_offered(site: Site) -> None:
     events = EventLog()
     copies = Copies(3, 'echo "copy on port $PORT0"; exec sleep 600', cpus=0.1, mem=32,
@@ -149,7 +145,7 @@ def test_copies_keeps_n_copies_on_the_ports_it_was_offered(site: Site) -> None:
                 "portMappings"]] == ports
             # The command ran with the port it was given (its output went to CloudWatch Logs).
             wait_for(lambda s=status, p=ports: f"copy on port {p[0]}" in task_log(
-                site, "/mesos/copies", s["task"], s["arn"]), what="the copy's log line")
+                site, "/mesos/copies", s["task"], s["arn"]), WAIT)
 
         victim = running[0]["task"]
         killed_at = time.monotonic()
@@ -178,7 +174,7 @@ def test_copies_keeps_n_copies_on_the_ports_it_was_offered(site: Site) -> None:
         assert driver.stop() == DRIVER_STOPPED
     arns = {e["arn"] for e in events.of("status") if e["arn"]}
     wait_for(lambda: all(t["lastStatus"] == "STOPPED" for t in site.ecs.describe_tasks(
-        cluster=site.cluster, tasks=list(arns))["tasks"]), what="the torn-down copies stopped")
+        cluster=site.cluster, tasks=list(arns))["tasks"]), WAIT)
 
 
 def test_cron_runs_on_schedule_and_retries_failures(site: Site) -> None:
@@ -278,7 +274,7 @@ def test_beside_the_service_scheduler_nothing_is_over_committed(site: Site) -> N
     finally:
         ecs.delete_service(cluster=site.cluster, service=family, force=True)
         driver.stop()
-        wait_for(lambda: not live_tasks(ecs, site.cluster), what="every task stopped")
+        wait_for(lambda: not live_tasks(ecs, site.cluster), WAIT)
 
 
 class OneTaskThenHold(Recorder):
@@ -358,4 +354,4 @@ def test_the_examples_run_as_scripts(site: Site) -> None:
         finally:
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(30) == 0
-    wait_for(lambda: not live_tasks(site.ecs, site.cluster), what="the scripts' tasks stopped")
+    wait_for(lambda: not live_tasks(site.ecs, site.cluster), WAIT)

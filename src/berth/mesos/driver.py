@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 from botocore.exceptions import BotoCoreError, ClientError
 
 from . import status as st
+from .claims import claim, rejection
 from .filters import refuse_seconds
 from .instances import read_instances
 from .interface import (
@@ -36,14 +37,13 @@ from .interface import (
     Scheduler,
     SchedulerDriver,
 )
-from .launcher import Launcher, task_id_of
+from .launcher import Launcher
 from .messages import Message, id_value, id_values
-from .offer_book import InvalidOffers, OfferBook
+from .offer_book import OfferBook
 from .offers import DEFAULT_PORT_RANGE, Instance
-from .resources import Resources
 from .sources import DescribeTasksSource, StatusSource
 from .task_book import TaskBook, Tracked, Update
-from .taskinfo import Defaults, InvalidTask, Launch, family_name, plan
+from .taskinfo import Defaults, InvalidTask, Launch, family_name
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +165,8 @@ class ECSSchedulerDriver(SchedulerDriver):
             if not found or found[0]["status"] != "ACTIVE":
                 return self._fatal(f"cluster {self.cluster} not found")
             if self.failover:
-                self._recover()
+                # After a failover: take over the framework's live tasks.
+                self._tasks.adopt(self.launcher.live_tasks())
         except ClientError as exc:
             return self._fatal(_error(exc))
         except BotoCoreError as exc:
@@ -318,73 +319,31 @@ class ECSSchedulerDriver(SchedulerDriver):
 
     def acceptOffers(self, offerIds: Any, operations: Any, filters: Any = None) -> None:
         infos: list[Mapping[str, Any]] = []
-        groups: list[Mapping[str, Any]] = []
+        rejected: list[Update] = []
         for op in operations:
             if op.get("type") == "LAUNCH":
                 infos += (op.get("launch") or {}).get("task_infos") or []
             elif op.get("type") == "LAUNCH_GROUP":
-                groups += ((op.get("launch_group") or {}).get("task_group") or {}).get(
-                    "tasks") or []
+                for info in ((op.get("launch_group") or {}).get("task_group") or {}).get(
+                        "tasks") or []:
+                    rejected += rejection(info, st.ERROR, "REASON_TASK_GROUP_INVALID",
+                                          "Task groups are not supported")
             else:
                 log.warning("offer operation %s is not supported; ignored", op.get("type"))
-        for info in groups:
-            self._reject(info, st.ERROR, "REASON_TASK_GROUP_INVALID",
-                         "Task groups are not supported")
-        agent, launches = self._claim(id_values(offerIds), infos, refuse_seconds(filters))
-        try:
-            for launch in launches:
-                self._launch(launch)
-        finally:
-            if agent is not None:
-                with self._lock:
-                    self._offers.launched(agent)
-        self._wake.set()
-
-    def _claim(self, offer_ids: list[str], infos: list[Mapping[str, Any]], refuse: float
-               ) -> tuple[str | None, list[Launch]]:
-        """Take the offers and check each task against them: (their agent, the tasks that
-        may start)."""
         with self._lock:
             if not self.running:
-                return None, []
-            try:
-                agent, left = self._offers.take(offer_ids)
-            except InvalidOffers as exc:
-                for info in infos:
-                    self._reject(info, st.LOST, "REASON_INVALID_OFFERS", str(exc))
-                return None, []
-            out: list[Launch] = []
-            for info in infos:
-                try:
-                    launch = self._check(plan(info, self.defaults), agent, left)
-                except InvalidTask as exc:
-                    self._reject(info, st.ERROR, "REASON_TASK_INVALID", str(exc))
-                    continue
-                left = left - launch.needs
-                self._tasks.add(Tracked(launch.task_id, agent))
-                out.append(launch)
-            self._offers.filters.refuse(agent, left, refuse, time.monotonic())
-            return agent, out
-
-    def _check(self, launch: Launch, agent: str, left: Resources) -> Launch:
-        if launch.agent_id != agent:
-            raise InvalidTask(f"Task uses agent {launch.agent_id}, not the offers' agent "
-                              f"{agent}")
-        known = self._tasks.get(launch.task_id)
-        if known is not None and known.live:
-            raise InvalidTask(f"Task {launch.task_id} is already running")
-        if not left.contains(launch.needs):
-            raise InvalidTask("Task uses more resources than offered")
-        return launch
-
-    def _reject(self, info: Mapping[str, Any], state: str, reason: str, message: str) -> None:
+                return
+            taken = claim(self._offers, self._tasks, id_values(offerIds), infos, self.defaults,
+                          refuse_seconds(filters), time.monotonic())
+            self._send(rejected + taken.rejected)
         try:
-            task_id = id_value(info.get("task_id"))
-        except ValueError:
-            return          # nothing to address an update to
-        agent = (info.get("agent_id") or info.get("slave_id") or {}).get("value", "")
-        self._send([Update(Tracked(task_id, agent), st.State(state, st.SOURCE_MASTER, reason,
-                                                             message))])
+            for launch in taken.launches:
+                self._launch(launch)
+        finally:
+            if taken.agent is not None:
+                with self._lock:
+                    self._offers.launched(taken.agent)
+        self._wake.set()
 
     def _launch(self, launch: Launch) -> None:
         state: st.State | None = None
@@ -451,15 +410,6 @@ class ECSSchedulerDriver(SchedulerDriver):
         found = self.source.tasks(list(polled)) if polled else {}
         with self._lock:
             self._send(self._tasks.apply(polled, found))
-
-    def _recover(self) -> None:
-        """After a failover: take over the framework's live tasks (found by their tags)."""
-        for ecs_task in self.launcher.live_tasks():
-            task_id = task_id_of(ecs_task)
-            if task_id is not None:
-                self._tasks.add(Tracked(task_id, ecs_task["containerInstanceArn"],
-                                        ecs_task["taskArn"], st.state_of(ecs_task),
-                                        ecs_task.get("desiredStatus") == "STOPPED"))
 
     # -- without a meaning on ECS ---------------------------------------------------------
 

@@ -10,9 +10,9 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
+from .task_book import TAG_TASK_ID
 from .taskinfo import InvalidTask, Launch
 
-TAG_TASK_ID = "mesos.task-id"
 TAG_FRAMEWORK_ID = "mesos.framework-id"
 
 
@@ -108,8 +108,3 @@ class Launcher:
             out += self.ecs.describe_tasks(cluster=self.cluster, tasks=arns[i:i + 100],
                                            include=["TAGS"])["tasks"]
         return [t for t in out if t["lastStatus"] != "STOPPED"]
-
-
-def task_id_of(task: dict[str, Any]) -> str | None:
-    return next((t["value"] for t in task.get("tags") or [] if t.get("key") == TAG_TASK_ID),
-                None)

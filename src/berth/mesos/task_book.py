@@ -10,6 +10,8 @@ from typing import Any
 from . import status as st
 from .offers import Instance
 
+TAG_TASK_ID = "mesos.task-id"           # ECS tag holding a task's Mesos id
+
 
 @dataclass
 class Tracked:
@@ -50,6 +52,15 @@ class TaskBook:
 
     def add(self, task: Tracked) -> None:
         self.tasks[task.task_id] = task
+
+    def adopt(self, ecs_tasks: Iterable[Mapping[str, Any]]) -> None:
+        """Track ECS tasks found by their tags (a driver taking over after a failover)."""
+        for t in ecs_tasks:
+            task_id = next((tag["value"] for tag in t.get("tags") or []
+                            if tag.get("key") == TAG_TASK_ID), None)
+            if task_id is not None:
+                self.add(Tracked(task_id, t["containerInstanceArn"], t["taskArn"],
+                                 st.state_of(t), t.get("desiredStatus") == "STOPPED"))
 
     def set(self, task: Tracked, state: st.State, reason: str | None = None) -> Update:
         task.last = state
