@@ -156,6 +156,7 @@ def test_the_log_browser_filters_and_follows(berth_up: BerthProcess,
     browser.click("#logs-groups button[data-name='/console/app']")
     wait_text(browser, "#logs-streams", "web-1")
     browser.click("#logs-streams tr[data-key=web-1] a")
+    wait_text(browser, "#logs-events-title", "^web-1$")
     events = wait_text(browser, "#logs-events", "INFO done")
     assert [line.split("  ", 1)[1] for line in events.splitlines()] == [
         "INFO starting", "ERROR disk full", "INFO done"]

@@ -3,11 +3,13 @@ as a real agent would, on command or as they converge): offers, launches, declin
 filters, rescinds, kills, reconciliation, failover, and ECS refusing a stale offer."""
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import pytest
 from berth_process import BerthProcess
@@ -365,3 +367,28 @@ def test_a_named_task_definition_runs_with_the_tasks_resources(
     error = d.state("named-bad", "TASK_ERROR")
     assert error["message"] == (f"task definition {cluster}-web claims host ports 31020, which "
                                 "are not in the task's ports resource")
+
+
+def test_losing_the_control_plane_voids_offers_until_it_is_back(tmp_path: Path) -> None:
+    with mock.patch.dict(os.environ, BERTH_ENV):
+        own = BerthProcess(tmp_path / "data").start()
+    try:
+        ecs = own.client("ecs")
+        ecs.create_cluster(clusterName="away")
+        sim = SimAgent(ecs, "away").start()
+        d = Driven(ecs, "away").start()
+        held = d.first_offer(sim.arn)
+        own.stop()
+        d.log.wait(lambda lg: lg.of("disconnected"), what="disconnected")
+        gone_at = time.monotonic()
+        own.start()                         # the same port and data dir
+        d.log.wait(lambda lg: lg.of("reregistered"), what="reregistered")
+        # The offer held while the control plane was away is void: a new one comes.
+        fresh = d.first_offer(sim.arn, after=gone_at)
+        assert fresh.id.value != held.id.value
+        d.driver.launchTasks(held.id, [task_info(held, "on-void-offer")])
+        assert d.state("on-void-offer", "TASK_LOST")["reason"] == "REASON_INVALID_OFFERS"
+        d.driver.stop()
+        sim.stop()
+    finally:
+        own.stop()

@@ -21,15 +21,19 @@ export function setStatus(text, kind = '') {
   $('cluster-status').className = kind;
 }
 
+let renders = 0;     // a render that a newer one overtook while it waited writes nothing
+
 export async function showCluster(client) {
+  const turn = ++renders;
   const params = route();
   let all;
   try {
     all = await ecs.clusters(client);
   } catch (err) {
-    setStatus(describe(err), 'error');
+    if (turn === renders) setStatus(describe(err), 'error');
     return;
   }
+  if (turn !== renders) return;
   const name = params.get('cluster') || all[0]?.clusterName;
   const current = all.find((c) => c.clusterName === name);
   $('cluster-list').replaceChildren(...all.map((c) => el('li', {},
@@ -53,16 +57,18 @@ export async function showCluster(client) {
       'No cluster yet: `berth up` creates `default` when its agent joins.'));
     return;
   }
+  let view;
   try {
-    if (tab === 'instances') body.replaceChildren(await renderInstances(client, name));
-    else if (tab === 'tasks' && params.get('task')) body.replaceChildren(await renderTask(client, name, params.get('task')));
-    else if (tab === 'tasks') body.replaceChildren(await renderTasks(client, name, params.get('stopped') === '1'));
-    else if (tab === 'services' && params.get('service')) body.replaceChildren(await renderService(client, name, params.get('service')));
-    else if (tab === 'services') body.replaceChildren(await renderServices(client, name));
-    else body.replaceChildren(await renderRun(client, name));
+    if (tab === 'instances') view = await renderInstances(client, name);
+    else if (tab === 'tasks' && params.get('task')) view = await renderTask(client, name, params.get('task'));
+    else if (tab === 'tasks') view = await renderTasks(client, name, params.get('stopped') === '1');
+    else if (tab === 'services' && params.get('service')) view = await renderService(client, name, params.get('service'));
+    else if (tab === 'services') view = await renderServices(client, name);
+    else view = await renderRun(client, name);
   } catch (err) {
-    body.replaceChildren(el('p', { className: 'error' }, describe(err)));
+    view = el('p', { className: 'error' }, describe(err));
   }
+  if (turn === renders) body.replaceChildren(view);
 }
 
 function amounts(inst, name, unit = '') {

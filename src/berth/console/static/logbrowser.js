@@ -20,7 +20,11 @@ const logsRoute = (changes) => {
   go(Object.fromEntries(Object.entries(next).filter(([, v]) => v !== null && v !== '')));
 };
 
+let renders = 0;     // a render that a newer one overtook while it waited writes nothing
+
 export async function showLogs(client) {
+  const turn = ++renders;
+  const current = () => turn === renders;
   const params = route();
   const group = params.get('group');
   const stream = params.get('stream');
@@ -30,25 +34,29 @@ export async function showLogs(client) {
   $('logs-prefix').value = params.get('prefix') ?? '';
   $('logs-filter').value = filter;
   try {
-    await renderGroups(client, group, params.get('prefix') ?? '');
+    await renderGroups(client, group, params.get('prefix') ?? '', current);
+    if (!current()) return;
     $('logs-group-title').textContent = group ?? 'Choose a log group';
     if (!group) {
       $('logs-streams').replaceChildren();
       $('logs-events').textContent = '';
       return;
     }
-    await renderStreams(client, group, stream);
+    await renderStreams(client, group, stream, current);
+    if (!current()) return;
     $('logs-events-title').textContent = filter ? `Events matching ${filter}` : stream ?? 'All streams';
-    await renderEvents(client, group, stream, filter);
+    await renderEvents(client, group, stream, filter, current);
   } catch (err) {
+    if (!current()) return;
     $('logs-status').textContent = describe(err);
     $('logs-status').className = 'error';
   }
 }
 
-async function renderGroups(client, selected, prefix) {
+async function renderGroups(client, selected, prefix, current) {
   const groups = await client.all((nextToken) => client.logs('DescribeLogGroups',
     { nextToken, ...(prefix ? { logGroupNamePrefix: prefix } : {}) }), 'logGroups');
+  if (!current()) return;
   $('logs-groups').replaceChildren(...groups.map((g) => el('li', {},
     button([el('span', {}, g.logGroupName), el('small', {}, `${Math.round((g.storedBytes ?? 0) / 1024)} KiB`)],
       () => logsRoute({ group: g.logGroupName, stream: null, filter: null }),
@@ -56,9 +64,10 @@ async function renderGroups(client, selected, prefix) {
   if (!groups.length) $('logs-groups').append(el('li', { className: 'hint' }, 'No log groups.'));
 }
 
-async function renderStreams(client, group, selected) {
+async function renderStreams(client, group, selected, current) {
   const out = await client.logs('DescribeLogStreams',
     { logGroupName: group, orderBy: 'LastEventTime', descending: true, limit: 50 });
+  if (!current()) return;
   const pick = (name) => el('a', { href: '#', onclick: (e) => { e.preventDefault(); logsRoute({ stream: name, filter: null }); } }, name);
   $('logs-streams').replaceChildren(table([
     { title: 'Stream', cell: (s) => (s.logStreamName === selected ? el('b', {}, s.logStreamName) : pick(s.logStreamName)) },
@@ -100,8 +109,9 @@ async function read(client, group, stream, filter, since) {
   return { events, next: last };
 }
 
-async function renderEvents(client, group, stream, filter) {
+async function renderEvents(client, group, stream, filter, current) {
   const first = await read(client, group, stream, filter, null);
+  if (!current()) return;
   show(first.events, false);
   $('logs-follow').onchange = () => {
     if (!$('logs-follow').checked) { stopFollowing(); return; }
