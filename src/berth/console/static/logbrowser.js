@@ -112,6 +112,7 @@ async function read(client, group, stream, filter, since) {
 async function renderEvents(client, group, stream, filter, current) {
   const first = await read(client, group, stream, filter, null);
   if (!current()) return;
+  stopFollowing();         // what was followed is not what is shown now
   show(first.events, false);
   $('logs-follow').onchange = () => {
     if (!$('logs-follow').checked) { stopFollowing(); return; }
