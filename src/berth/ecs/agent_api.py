@@ -1,5 +1,6 @@
-"""What agents call: SubmitTaskStateChange, SubmitContainerStateChange, DiscoverPollEndpoint,
-and the desired state of one instance that berth's assignment channel hands out.
+"""What agents call: SubmitTaskStateChange, SubmitContainerStateChange,
+SubmitAttachmentStateChanges, DiscoverPollEndpoint, UpdateContainerAgent, and the desired
+state of one instance that berth's assignment channel hands out.
 
 Every agent call is also a heartbeat for its instance.
 """
@@ -12,6 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from ..api.app import RequestContext
+from ..api.errors import ServiceError
 from ..state.store import Store
 from . import errors
 from .heartbeat import Heartbeats
@@ -134,6 +136,23 @@ class AgentApi:
         endpoint = ctx.endpoint.rstrip("/") + "/"
         return {"endpoint": endpoint, "telemetryEndpoint": endpoint,
                 "serviceConnectEndpoint": endpoint}
+
+    def submit_attachment_state_changes(self, ctx: RequestContext, req: dict[str, Any]
+                                        ) -> dict[str, Any]:
+        """Acknowledged: berth's tasks have no network attachments whose state it tracks."""
+        with self.store.read() as conn:
+            get_cluster(conn, ctx.region, req.get("cluster"))
+        return {"acknowledgment": "ACK"}
+
+    def update_container_agent(self, ctx: RequestContext, req: dict[str, Any]
+                               ) -> dict[str, Any]:
+        """A berth agent is updated with berth itself: there is never an update to apply."""
+        with self.store.read() as conn:
+            cluster = get_cluster(conn, ctx.region, req.get("cluster"))
+            if find_instance(conn, ctx.region, cluster, req["containerInstance"]) is None:
+                raise errors.invalid("The referenced container instance was not found.")
+        raise ServiceError("NoUpdateAvailableException",
+                           "There is no update available for your container agent.")
 
     # -- the assignment channel's store side (runs in a worker thread) -------------------------
 

@@ -1,4 +1,5 @@
-"""Cluster operations: create, describe (with live counts), list, update, delete."""
+"""Cluster operations: create, describe (with live counts), list, update, delete, and the
+cluster's capacity providers (PutClusterCapacityProviders)."""
 from __future__ import annotations
 
 from typing import Any
@@ -10,8 +11,10 @@ from ..api.app import RequestContext, quick_read
 from ..api.errors import ServiceError
 from ..state.store import Store
 from . import arns, errors, paging
+from .account_settings import effective
+from .capacity_providers import check_strategy, provider_name, strategy_view
 from .clock import now
-from .lookup import DEFAULT_SETTINGS, Row, find_cluster, get_cluster
+from .lookup import Row, find_cluster, get_cluster
 from .schema import clusters, instances, services, tasks
 from .tags import tag_list, tag_map
 
@@ -65,7 +68,8 @@ def cluster_view(row: Row, counts: dict[str, int] | None, include: list[str] = (
                  ) -> dict[str, Any]:
     view: dict[str, Any] = {"clusterArn": row.arn, "clusterName": row.name,
                             "status": row.status, "capacityProviders": row.capacity_providers,
-                            "defaultCapacityProviderStrategy": [],
+                            "defaultCapacityProviderStrategy":
+                                strategy_view(row.default_strategy or []),
                             **(counts or {"registeredContainerInstancesCount": 0,
                                           "runningTasksCount": 0, "pendingTasksCount": 0,
                                           "activeServicesCount": 0})}
@@ -92,13 +96,18 @@ class Clusters:
             raise errors.invalid("Cluster name can have up to 255 characters: letters, numbers, "
                                  "hyphens and underscores.")
         tags = tag_map(req.get("tags"))
-        settings = _settings(req.get("settings"), DEFAULT_SETTINGS)
-        values = {"status": "ACTIVE", "settings": settings,
-                  "configuration": req.get("configuration"),
+        providers = [provider_name(p) for p in req.get("capacityProviders") or []]
+        strategy = req.get("defaultCapacityProviderStrategy") or []
+        values = {"status": "ACTIVE", "configuration": req.get("configuration"),
                   "service_connect": req.get("serviceConnectDefaults"),
-                  "capacity_providers": req.get("capacityProviders") or [], "tags": tags,
-                  "created_at": now()}
+                  "capacity_providers": providers, "default_strategy": strategy_view(strategy),
+                  "tags": tags, "created_at": now()}
         with self.store.write() as conn:
+            check_strategy(conn, ctx.region, providers, strategy)
+            # A new cluster's Container Insights follows the account setting.
+            insights = effective(conn, ctx.region, ctx.account_id, "containerInsights")
+            values["settings"] = _settings(req.get("settings"), [
+                {"name": "containerInsights", "value": insights}])
             row = find_cluster(conn, ctx.region, name)
             if row is None:
                 Store.insert(conn, clusters, {"region": ctx.region, "name": name,
@@ -179,6 +188,20 @@ class Clusters:
             row = get_cluster(conn, ctx.region, row.name)
             counts = _counts(conn, ctx.region, [row.name])[row.name]
         return {"cluster": cluster_view(row, counts, ["SETTINGS"])}
+
+    def put_cluster_capacity_providers(self, ctx: RequestContext, req: dict[str, Any]
+                                       ) -> dict[str, Any]:
+        providers = [provider_name(p) for p in req["capacityProviders"]]
+        strategy = req["defaultCapacityProviderStrategy"]
+        with self.store.write() as conn:
+            row = get_cluster(conn, ctx.region, req["cluster"])
+            check_strategy(conn, ctx.region, providers, strategy)
+            Store.bump(conn, clusters, {"region": ctx.region, "name": row.name},
+                       {"capacity_providers": providers,
+                        "default_strategy": strategy_view(strategy)})
+            row = get_cluster(conn, ctx.region, row.name)
+            counts = _counts(conn, ctx.region, [row.name])[row.name]
+        return {"cluster": cluster_view(row, counts, ["SETTINGS", "CONFIGURATIONS"])}
 
     def delete_cluster(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
         # Checked from the most specific holder to the least: services own tasks, and tasks

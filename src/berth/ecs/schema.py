@@ -21,6 +21,7 @@ clusters = versioned(
     sa.Column("configuration", sa.JSON),
     sa.Column("service_connect", sa.JSON),
     sa.Column("capacity_providers", sa.JSON, nullable=False, default=list),
+    sa.Column("default_strategy", sa.JSON, nullable=False, default=list),
     sa.Column("tags", sa.JSON, nullable=False, default=dict),
     sa.Column("created_at", sa.Float, nullable=False),
 )
@@ -160,6 +161,38 @@ client_tokens = sa.Table(
     sa.Column("task_arns", sa.JSON, nullable=False),
     sa.Column("failures", sa.JSON, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
+)
+
+# Account settings (account_settings.py): per principal, or the account's default.
+account_settings = versioned(
+    "ecs_account_settings",
+    sa.Column("region", sa.String(32), primary_key=True),
+    sa.Column("principal", sa.String(512), primary_key=True),   # an IAM ARN, or "default"
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(64), nullable=False),
+)
+
+# Capacity providers (capacity_providers.py), kept by name; deleted ones stay INACTIVE.
+capacity_providers = versioned(
+    "ecs_capacity_providers",
+    sa.Column("region", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(255), primary_key=True),
+    sa.Column("arn", sa.String(512), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),            # ACTIVE | INACTIVE
+    sa.Column("kind", sa.String(32), nullable=False),              # EC2_AUTOSCALING | ...
+    sa.Column("cluster", sa.String(255)),                          # managed instances' own
+    sa.Column("asg_arn", sa.String(1600)),
+    sa.Column("config", sa.JSON, nullable=False, default=dict),    # the provider's members
+    sa.Column("update_status", sa.String(32)),
+    sa.Column("tags", sa.JSON, nullable=False, default=dict),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+
+# Scale-in protection of tasks (UpdateTaskProtection), apart from the busy task rows.
+task_protection = sa.Table(
+    "ecs_task_protection", metadata,
+    sa.Column("arn", sa.String(512), primary_key=True),
+    sa.Column("expires_at", sa.Float, nullable=False),
 )
 
 # One row per background duty ("ecs-scheduler"): the replica holding an unexpired lease runs

@@ -11,10 +11,12 @@ from typing import Any
 from ..config import Settings
 from ..state.store import Store
 from . import schema  # noqa: F401  (registers the tables)
+from .account_settings import AccountSettings
 from .agent_api import AgentApi
 from .agent_channel import PREFIX as AGENT_PREFIX
 from .agent_channel import AgentChannel
 from .attributes import Attributes
+from .capacity_providers import CapacityProviders
 from .clusters import Clusters
 from .failure_detector import FailureDetector
 from .heartbeat import Heartbeats
@@ -26,6 +28,7 @@ from .scheduling import Scheduler
 from .services import Services
 from .tags import Tags
 from .task_definitions import TaskDefinitions
+from .task_protection import TaskProtection
 from .tasks import Tasks
 from .wakeups import Wakeups
 
@@ -35,7 +38,7 @@ LEASE_NAME = "ecs-scheduler"
 
 
 class EcsService(Clusters, ContainerInstances, Attributes, TaskDefinitions, Tasks, Services,
-                 Tags, AgentApi):
+                 Tags, AgentApi, AccountSettings, CapacityProviders, TaskProtection):
     def __init__(self, store: Store, settings: Settings) -> None:
         self.store = store
         self.settings = settings

@@ -1,4 +1,5 @@
-"""Tags on clusters, task definitions, tasks, services and container instances.
+"""Tags on clusters, task definitions, tasks, services, container instances and capacity
+providers.
 
 Each resource row keeps its tags as a map; the operations find the row from the ARN's kind.
 """
@@ -11,7 +12,7 @@ import sqlalchemy as sa
 from ..api.app import RequestContext, quick_read
 from ..state.store import Store
 from . import arns, errors
-from .schema import clusters, instances, services, task_definitions, tasks
+from .schema import capacity_providers, clusters, instances, services, task_definitions, tasks
 
 MAX_TAGS = 50
 
@@ -53,6 +54,8 @@ def _locate(conn: sa.Connection, region: str, resource_arn: str
         if not rev.isdigit():
             raise errors.invalid("The ARN provided is invalid.")
         key, table = {"region": region, "family": family, "revision": int(rev)}, task_definitions
+    elif arn.kind == "capacity-provider":
+        key, table = {"region": region, "name": arn.rest}, capacity_providers
     elif arn.kind in ("task", "container-instance", "service"):
         table = {"task": tasks, "container-instance": instances, "service": services}[arn.kind]
         key = {"arn": resource_arn}
@@ -60,7 +63,7 @@ def _locate(conn: sa.Connection, region: str, resource_arn: str
         raise errors.invalid("The ARN provided is invalid.")
     row = conn.execute(sa.select(table).where(
         *(table.c[k] == v for k, v in key.items()))).first()
-    if row is None or (table is clusters and row.status != "ACTIVE"):
+    if row is None or (table in (clusters, capacity_providers) and row.status != "ACTIVE"):
         if table is clusters:
             raise errors.cluster_not_found()
         raise errors.resource_not_found()
