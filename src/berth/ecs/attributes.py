@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..api.app import RequestContext
+from ..api.app import RequestContext, quick_read
 from ..api.errors import ServiceError
 from ..state.store import Store
 from . import errors, paging
@@ -90,6 +90,7 @@ class Attributes:
                 Store.bump(conn, instances, {"arn": arn}, {"attributes": attrs})
         return {"attributes": [{**a, "targetType": "container-instance"} for a in items]}
 
+    @quick_read
     def list_attributes(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
         if req.get("attributeValue") is not None and not req.get("attributeName"):
             raise errors.invalid("attributeValue can only be given with attributeName.")

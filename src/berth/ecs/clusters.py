@@ -2,7 +2,7 @@
 cluster's capacity providers (PutClusterCapacityProviders)."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable, Sequence
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -20,6 +20,7 @@ from .tags import tag_list, tag_map
 
 PENDING_STATES = ("PROVISIONING", "PENDING", "ACTIVATING")
 LIVE_INSTANCE = ("ACTIVE", "DRAINING")
+Fetch = Callable[[sa.Select[Any], dict[str, Any]], Sequence[Any]]
 
 
 def _settings(given: list[dict[str, str]] | None, current: list[dict[str, str]]
@@ -35,33 +36,51 @@ def _settings(given: list[dict[str, str]] | None, current: list[dict[str, str]]
     return [{"name": k, "value": v} for k, v in out.items()]
 
 
-def _counts(conn: Connection, region: str, names: list[str]) -> dict[str, dict[str, int]]:
-    out = {n: {"registeredContainerInstancesCount": 0, "runningTasksCount": 0,
-               "pendingTasksCount": 0, "activeServicesCount": 0} for n in names}
-    if not names:
-        return out
-    for name, n in conn.execute(
-            sa.select(instances.c.cluster, sa.func.count())
-            .where(instances.c.region == region, instances.c.cluster.in_(names),
-                   instances.c.status.in_(LIVE_INSTANCE))
-            .group_by(instances.c.cluster)):
-        out[name]["registeredContainerInstancesCount"] = n
-    for name, status, n in conn.execute(
-            sa.select(tasks.c.cluster, tasks.c.last_status, sa.func.count())
-            .where(tasks.c.region == region, tasks.c.cluster.in_(names),
-                   tasks.c.last_status != "STOPPED")
-            .group_by(tasks.c.cluster, tasks.c.last_status)):
-        if status == "RUNNING":
-            out[name]["runningTasksCount"] += n
-        elif status in PENDING_STATES:
-            out[name]["pendingTasksCount"] += n
-    for name, n in conn.execute(
-            sa.select(services.c.cluster, sa.func.count())
-            .where(services.c.region == region, services.c.cluster.in_(names),
-                   services.c.status == "ACTIVE")
-            .group_by(services.c.cluster)):
-        out[name]["activeServicesCount"] = n
+# The counts of one cluster, each from an index alone; built once (see Store.rows).
+_KEY = (sa.bindparam("region"), sa.bindparam("cluster"))
+_LIVE_INSTANCES = sa.select(sa.func.count()).where(
+    instances.c.region == _KEY[0], instances.c.cluster == _KEY[1],
+    instances.c.status != "INACTIVE")
+_LIVE_TASKS = (sa.select(tasks.c.last_status, sa.func.count())
+               .where(tasks.c.region == _KEY[0], tasks.c.cluster == _KEY[1],
+                      tasks.c.last_status != "STOPPED")
+               .group_by(tasks.c.last_status))
+_ACTIVE_SERVICES = sa.select(sa.func.count()).where(
+    services.c.region == _KEY[0], services.c.cluster == _KEY[1],
+    services.c.status == "ACTIVE")
+
+
+def _list_clusters(after: bool) -> sa.Select[Any]:
+    q = sa.select(clusters.c.name, clusters.c.arn).where(
+        clusters.c.region == sa.bindparam("region"), clusters.c.status == "ACTIVE")
+    if after:
+        q = q.where(clusters.c.name > sa.bindparam("after"))
+    return q.order_by(clusters.c.name).limit(sa.bindparam("limit"))
+
+
+_LIST_CLUSTERS = {after: _list_clusters(after) for after in (False, True)}
+
+
+def _counts(fetch: Fetch, region: str, names: list[str]) -> dict[str, dict[str, int]]:
+    """The live counts of each named cluster; `fetch(statement, params)` runs a read (a
+    write transaction's connection, or Store.rows)."""
+    out = {}
+    for name in names:
+        key = {"region": region, "cluster": name}
+        running = pending = 0
+        for status, n in fetch(_LIVE_TASKS, key):
+            if status == "RUNNING":
+                running += n
+            elif status in PENDING_STATES:
+                pending += n
+        out[name] = {"registeredContainerInstancesCount": fetch(_LIVE_INSTANCES, key)[0][0],
+                     "runningTasksCount": running, "pendingTasksCount": pending,
+                     "activeServicesCount": fetch(_ACTIVE_SERVICES, key)[0][0]}
     return out
+
+
+def _in(conn: Connection) -> Fetch:
+    return lambda stmt, params: conn.execute(stmt, params).all()
 
 
 def cluster_view(row: Row, counts: dict[str, int] | None, include: list[str] = ()
@@ -118,9 +137,10 @@ class Clusters:
                 Store.bump(conn, clusters, {"region": ctx.region, "name": name}, values)
             # An ACTIVE cluster of that name is returned as it is: CreateCluster is idempotent.
             row = get_cluster(conn, ctx.region, name)
-            counts = _counts(conn, ctx.region, [name])[name]
+            counts = _counts(_in(conn), ctx.region, [name])[name]
         return {"cluster": cluster_view(row, counts, ["SETTINGS", "TAGS", "CONFIGURATIONS"])}
 
+    @quick_read
     def describe_clusters(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
         idents = req.get("clusters") or ["default"]
         if len(idents) > 100:
@@ -140,8 +160,8 @@ class Clusters:
                     failures.append({"arn": arn, "reason": "MISSING"})
                 else:
                     found.append(row)
-            counts = _counts(conn, ctx.region,
-                             [r.name for r in found if r.status == "ACTIVE"])
+        counts = _counts(self.store.rows, ctx.region,
+                         [r.name for r in found if r.status == "ACTIVE"])
         for row in found:
             out.append(cluster_view(row, counts.get(row.name) or {
                 "registeredContainerInstancesCount": 0, "runningTasksCount": 0,
@@ -152,15 +172,11 @@ class Clusters:
     def list_clusters(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
         limit = paging.limit(req)
         after = paging.decode(req.get("nextToken"))
-        q = sa.select(clusters.c.name, clusters.c.arn).where(
-            clusters.c.region == ctx.region, clusters.c.status == "ACTIVE")
-        if after is not None:
-            q = q.where(clusters.c.name > after)
-        with self.store.read() as conn:
-            rows = list(conn.execute(q.order_by(clusters.c.name).limit(limit + 1)))
-        out: dict[str, Any] = {"clusterArns": [r.arn for r in rows[:limit]]}
+        rows = self.store.rows(_LIST_CLUSTERS[after is not None], {
+            "region": ctx.region, "after": after, "limit": limit + 1})   # (name, arn)
+        out: dict[str, Any] = {"clusterArns": [arn for _, arn in rows[:limit]]}
         if len(rows) > limit:
-            out["nextToken"] = paging.encode(rows[limit - 1].name)
+            out["nextToken"] = paging.encode(rows[limit - 1][0])
         return out
 
     def update_cluster(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
@@ -176,7 +192,7 @@ class Clusters:
             if values:
                 Store.bump(conn, clusters, {"region": ctx.region, "name": row.name}, values)
             row = get_cluster(conn, ctx.region, row.name)
-            counts = _counts(conn, ctx.region, [row.name])[row.name]
+            counts = _counts(_in(conn), ctx.region, [row.name])[row.name]
         return {"cluster": cluster_view(row, counts, ["SETTINGS", "CONFIGURATIONS"])}
 
     def update_cluster_settings(self, ctx: RequestContext, req: dict[str, Any]
@@ -186,7 +202,7 @@ class Clusters:
             Store.bump(conn, clusters, {"region": ctx.region, "name": row.name},
                        {"settings": _settings(req["settings"], row.settings)})
             row = get_cluster(conn, ctx.region, row.name)
-            counts = _counts(conn, ctx.region, [row.name])[row.name]
+            counts = _counts(_in(conn), ctx.region, [row.name])[row.name]
         return {"cluster": cluster_view(row, counts, ["SETTINGS"])}
 
     def put_cluster_capacity_providers(self, ctx: RequestContext, req: dict[str, Any]
@@ -200,7 +216,7 @@ class Clusters:
                        {"capacity_providers": providers,
                         "default_strategy": strategy_view(strategy)})
             row = get_cluster(conn, ctx.region, row.name)
-            counts = _counts(conn, ctx.region, [row.name])[row.name]
+            counts = _counts(_in(conn), ctx.region, [row.name])[row.name]
         return {"cluster": cluster_view(row, counts, ["SETTINGS", "CONFIGURATIONS"])}
 
     def delete_cluster(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,8 +16,10 @@ from ..state.store import Store
 from . import arns, errors, paging, task_state
 from .clock import now
 from .heartbeat import Heartbeats
-from .lookup import Row, ensure_cluster, find_instance, get_cluster
+from .lookup import (Row, cluster_ref, ensure_cluster, find_instance, get_cluster,
+                     instance_arn_for)
 from .placement import UDP
+from .quick_lookup import active_cluster
 from .query import InstanceFacts, QueryError, compile_expression
 from .schema import heartbeats, instances, tasks
 from .tags import tag_list, tag_map
@@ -138,6 +141,21 @@ def _live_claims(conn: Connection, arn: str) -> tuple[int, int, list[int], dict[
     return cpu, mem, sorted(ports), groups, count
 
 
+@lru_cache(maxsize=8)
+def _list_instances(status: bool, after: bool, whole: bool) -> sa.Select[Any]:
+    """ListContainerInstances' statement (whole rows when a filter needs their facts, else
+    the ARN alone), built once per combination (see Store.rows)."""
+    i = instances.c
+    q = sa.select(instances if whole else i.arn).where(
+        i.region == sa.bindparam("region"), i.cluster == sa.bindparam("cluster"))
+    q = q.where(i.status == sa.bindparam("status")) if status else q.where(
+        i.status != "INACTIVE")
+    if after:
+        q = q.where(i.arn > sa.bindparam("after"))
+    q = q.order_by(i.arn)
+    return q if whole else q.limit(sa.bindparam("limit"))
+
+
 class ContainerInstances:
     store: Store
     heartbeats: Heartbeats
@@ -239,10 +257,14 @@ class ContainerInstances:
         with_tags = "TAGS" in (req.get("include") or [])
         rows, failures = [], []
         with self.store.read() as conn:
-            cluster = get_cluster(conn, ctx.region, req.get("cluster"))
-            for ident in idents:
-                row = find_instance(conn, ctx.region, cluster, ident)
-                if row is None:
+            cluster = cluster_ref(conn, ctx.region, req.get("cluster"))
+            wanted = [(instance_arn_for(ctx.region, cluster, i), i) for i in idents]
+            # One read by primary key for all of them (see describe_tasks).
+            found = {r.arn: r for r in conn.execute(sa.select(instances).where(
+                instances.c.arn.in_([arn for arn, _ in wanted])))} if wanted else {}
+            for arn, ident in wanted:
+                row = found.get(arn)
+                if row is None or row.region != ctx.region or row.cluster != cluster.name:
                     failures.append({"arn": ident, "reason": "MISSING"})
                 else:
                     rows.append(row)
@@ -250,38 +272,33 @@ class ContainerInstances:
         return {"containerInstances": [instance_view(r, *counts[r.arn], with_tags=with_tags)
                                        for r in rows], "failures": failures}
 
+    @quick_read
     def list_container_instances(self, ctx: RequestContext, req: dict[str, Any]
                                  ) -> dict[str, Any]:
         limit = paging.limit(req)
         after = paging.decode(req.get("nextToken"))
-        pred = None
-        if req.get("filter"):
+        cluster = active_cluster(self.store, ctx.region, req.get("cluster"))
+        params = {"region": ctx.region, "cluster": cluster.name, "status": req.get("status"),
+                  "after": after, "limit": limit + 1}
+        if not req.get("filter"):
+            q = _list_instances(bool(req.get("status")), after is not None, False)
+            rows = self.store.rows(q, params)
+        else:   # the facts of each instance, until a page has matched
             try:
                 pred = compile_expression(req["filter"])
             except QueryError as exc:
                 raise errors.invalid(str(exc)) from None
-        q = sa.select(instances).where(instances.c.region == ctx.region)
-        if req.get("status"):
-            q = q.where(instances.c.status == req["status"])
-        else:
-            q = q.where(instances.c.status != "INACTIVE")
-        if after is not None:
-            q = q.where(instances.c.arn > after)
-        with self.store.read() as conn:
-            cluster = get_cluster(conn, ctx.region, req.get("cluster"))
-            q = q.where(instances.c.cluster == cluster.name).order_by(instances.c.arn)
-            if pred is None:
-                rows = list(conn.execute(q.limit(limit + 1)))
-            else:
-                rows = []
-                for r in conn.execute(q):
+            rows = []
+            with self.store.read() as conn:
+                for r in conn.execute(_list_instances(bool(req.get("status")),
+                                                      after is not None, True), params):
                     if pred(facts(r)):
                         rows.append(r)
                         if len(rows) > limit:
                             break
-        out: dict[str, Any] = {"containerInstanceArns": [r.arn for r in rows[:limit]]}
+        out: dict[str, Any] = {"containerInstanceArns": [r[0] for r in rows[:limit]]}
         if len(rows) > limit:
-            out["nextToken"] = paging.encode(rows[limit - 1].arn)
+            out["nextToken"] = paging.encode(rows[limit - 1][0])
         return out
 
     def update_container_instances_state(self, ctx: RequestContext, req: dict[str, Any]

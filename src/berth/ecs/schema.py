@@ -107,8 +107,11 @@ tasks = versioned(
     sa.Column("execution_stopped_at", sa.Float),
     sa.Column("stopped_reason", sa.String(1024)),
     sa.Column("stop_code", sa.String(32)),
-    sa.Index("ix_ecs_tasks_cluster", "region", "cluster", "desired_status"),
+    # ListTasks pages through a cluster's tasks in ARN order, straight off this index.
+    sa.Index("ix_ecs_tasks_cluster", "region", "cluster", "desired_status", "arn"),
     sa.Index("ix_ecs_tasks_instance", "instance_arn", "last_status"),
+    # DescribeClusters counts a cluster's tasks by status from this index alone.
+    sa.Index("ix_ecs_tasks_cluster_status", "region", "cluster", "last_status"),
 )
 # Only a service's tasks are looked up by service: the tasks of RunTask and StartTask stay out.
 sa.Index("ix_ecs_tasks_service", tasks.c.region, tasks.c.cluster, tasks.c.service_name,

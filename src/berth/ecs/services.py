@@ -3,6 +3,7 @@ list. Keeping desiredCount running is the reconciler's job; these only record wh
 from __future__ import annotations
 
 import uuid
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -12,8 +13,9 @@ from ..api.app import RequestContext, quick_read
 from ..state.store import Store, VersionConflict
 from . import arns, errors, paging
 from .clock import now
-from .lookup import Row, find_service, get_cluster, service_arn_for
+from .lookup import Row, cluster_ref, find_service, get_cluster, service_arn_for
 from .placement_rules import PlacementError, validate
+from .quick_lookup import active_cluster
 from .schema import services, tasks
 from .tags import tag_list, tag_map
 from .tasks import usable_task_definition
@@ -75,20 +77,30 @@ def _placement(req: dict[str, Any], current: Row | None = None
     return constraints, strategy
 
 
-def service_counts(conn: Connection, row: Row) -> dict[str | None, tuple[int, int]]:
+Counts = dict[str | None, tuple[int, int]]
+
+
+def service_counts(conn: Connection, row: Row) -> Counts:
     """(running, pending) live tasks per deployment id."""
-    out: dict[str | None, list[int]] = {}
-    for dep, status, n in conn.execute(
-            sa.select(tasks.c.deployment_id, tasks.c.last_status, sa.func.count())
-            .where(tasks.c.region == row.region, tasks.c.cluster == row.cluster,
-                   tasks.c.service_name == row.name, tasks.c.last_status != "STOPPED")
-            .group_by(tasks.c.deployment_id, tasks.c.last_status)):
-        counts = out.setdefault(dep, [0, 0])
+    return services_counts(conn, row.region, row.cluster, [row.name])[row.name]
+
+
+def services_counts(conn: Connection, region: str, cluster: str, names: list[str]
+                    ) -> dict[str, Counts]:
+    """service_counts of several services of one cluster, in one query."""
+    out: dict[str, dict[str | None, list[int]]] = {n: {} for n in names}
+    for name, dep, status, n in conn.execute(
+            sa.select(tasks.c.service_name, tasks.c.deployment_id, tasks.c.last_status,
+                      sa.func.count())
+            .where(tasks.c.region == region, tasks.c.cluster == cluster,
+                   tasks.c.service_name.in_(names), tasks.c.last_status != "STOPPED")
+            .group_by(tasks.c.service_name, tasks.c.deployment_id, tasks.c.last_status)):
+        counts = out[name].setdefault(dep, [0, 0])
         if status == "RUNNING":
             counts[0] += n
         elif status in ("PROVISIONING", "PENDING", "ACTIVATING"):
             counts[1] += n
-    return {k: (v[0], v[1]) for k, v in out.items()}
+    return {name: {k: (v[0], v[1]) for k, v in deps.items()} for name, deps in out.items()}
 
 
 def service_view(row: Row, counts: dict[str | None, tuple[int, int]],
@@ -268,36 +280,52 @@ class Services:
         with_tags = "TAGS" in (req.get("include") or [])
         out, failures = [], []
         with self.store.read() as conn:
-            cluster = get_cluster(conn, ctx.region, req.get("cluster"))
-            for ident in idents:
-                row = find_service(conn, ctx.region, cluster, ident)
-                if row is None:
-                    failures.append({"arn": service_arn_for(ctx.region, cluster, ident),
-                                     "reason": "MISSING"})
-                else:
-                    out.append(service_view(row, service_counts(conn, row), with_tags))
+            cluster = cluster_ref(conn, ctx.region, req.get("cluster"))
+            wanted = [service_arn_for(ctx.region, cluster, i) for i in idents]
+            # One read by primary key for all of them, one for their task counts.
+            found = {r.arn: r for r in conn.execute(sa.select(services).where(
+                services.c.arn.in_(wanted)))} if wanted else {}
+            rows = [found.get(arn) for arn in wanted]
+            rows = [r if r is not None and r.region == ctx.region
+                    and r.cluster == cluster.name else None for r in rows]
+            counts = services_counts(conn, ctx.region, cluster.name,
+                                     [r.name for r in rows if r is not None])
+        for arn, row in zip(wanted, rows):
+            if row is None:
+                failures.append({"arn": arn, "reason": "MISSING"})
+            else:
+                out.append(service_view(row, counts[row.name], with_tags))
         return {"services": out, "failures": failures}
 
     @quick_read
     def list_services(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
         limit = paging.limit(req, default=10)
         after = paging.decode(req.get("nextToken"))
-        q = sa.select(services.c.arn).where(services.c.region == ctx.region,
-                                             services.c.status != "INACTIVE")
-        if req.get("launchType"):
-            q = q.where(services.c.launch_type == req["launchType"])
-        if req.get("schedulingStrategy"):
-            q = q.where(services.c.scheduling_strategy == req["schedulingStrategy"])
-        if after is not None:
-            q = q.where(services.c.arn > after)
-        with self.store.read() as conn:
-            cluster = get_cluster(conn, ctx.region, req.get("cluster"))
-            q = q.where(services.c.cluster == cluster.name)
-            found = list(conn.execute(q.order_by(services.c.arn).limit(limit + 1)).scalars())
+        cluster = active_cluster(self.store, ctx.region, req.get("cluster"))
+        params = {"region": ctx.region, "cluster": cluster.name, "after": after,
+                  "launch": req.get("launchType"), "scheduling": req.get("schedulingStrategy"),
+                  "limit": limit + 1}
+        q = _list_services(*(params[k] is not None for k in ("launch", "scheduling", "after")))
+        found = [arn for (arn,) in self.store.rows(q, params)]
         out: dict[str, Any] = {"serviceArns": found[:limit]}
         if len(found) > limit:
             out["nextToken"] = paging.encode(found[limit - 1])
         return out
+
+
+@lru_cache(maxsize=16)
+def _list_services(launch: bool, scheduling: bool, after: bool) -> sa.Select[Any]:
+    """ListServices' statement for one combination of filters, built once (see Store.rows)."""
+    s = services.c
+    q = sa.select(s.arn).where(s.region == sa.bindparam("region"),
+                               s.cluster == sa.bindparam("cluster"), s.status != "INACTIVE")
+    if launch:
+        q = q.where(s.launch_type == sa.bindparam("launch"))
+    if scheduling:
+        q = q.where(s.scheduling_strategy == sa.bindparam("scheduling"))
+    if after:
+        q = q.where(s.arn > sa.bindparam("after"))
+    return q.order_by(s.arn).limit(sa.bindparam("limit"))
 
 
 def _active_service(conn: Connection, ctx: RequestContext, req: dict[str, Any]

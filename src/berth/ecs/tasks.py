@@ -2,6 +2,7 @@
 StopTask, ListTasks, DescribeTasks."""
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -61,6 +62,25 @@ def build_spec(ctx: RequestContext, cluster: Row, td: Row, req: dict[str, Any],
         group=group or req.get("group") or f"family:{td.family}",
         launch_type=launch_type, overrides=overrides, started_by=started_by, tags=tags,
         **extra)
+
+
+# ListTasks' optional filters: request parameter -> column; its statement for each combination
+# is built once (see Store.rows).
+_TASK_FILTERS = {"instance": tasks.c.instance_arn, "family": tasks.c.family,
+                 "started_by": tasks.c.started_by, "service": tasks.c.service_name,
+                 "launch_type": tasks.c.launch_type, "after": tasks.c.arn}
+
+
+@lru_cache(maxsize=64)
+def _list_tasks(*given: bool) -> sa.Select[Any]:
+    q = sa.select(tasks.c.arn).where(
+        tasks.c.region == sa.bindparam("region"), tasks.c.cluster == sa.bindparam("cluster"),
+        tasks.c.desired_status == sa.bindparam("desired"))
+    for (name, column), wanted in zip(_TASK_FILTERS.items(), given):
+        if wanted:
+            q = q.where(column > sa.bindparam(name) if name == "after"
+                        else column == sa.bindparam(name))
+    return q.order_by(tasks.c.arn).limit(sa.bindparam("limit"))
 
 
 class Tasks:
@@ -153,26 +173,18 @@ class Tasks:
     def list_tasks(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
         limit = paging.limit(req)
         after = paging.decode(req.get("nextToken"))
-        q = sa.select(tasks.c.arn).where(
-            tasks.c.region == ctx.region,
-            tasks.c.desired_status == req.get("desiredStatus", "RUNNING"))
-        with self.store.read() as conn:
-            cluster = cluster_ref(conn, ctx.region, req.get("cluster"))
-            q = q.where(tasks.c.cluster == cluster.name)
-            if req.get("containerInstance"):
-                q = q.where(tasks.c.instance_arn == instance_arn_for(
-                    ctx.region, cluster, req["containerInstance"]))
-            if req.get("family"):
-                q = q.where(tasks.c.family == req["family"])
-            if req.get("startedBy"):
-                q = q.where(tasks.c.started_by == req["startedBy"])
-            if req.get("serviceName"):
-                q = q.where(tasks.c.service_name == req["serviceName"].rsplit("/", 1)[-1])
-            if req.get("launchType"):
-                q = q.where(tasks.c.launch_type == req["launchType"])
-            if after is not None:
-                q = q.where(tasks.c.arn > after)
-            found = list(conn.execute(q.order_by(tasks.c.arn).limit(limit + 1)).scalars())
+        cluster = active_cluster(self.store, ctx.region, req.get("cluster"))
+        params: dict[str, Any] = {
+            "region": ctx.region, "cluster": cluster.name,
+            "desired": req.get("desiredStatus", "RUNNING"), "after": after,
+            "limit": limit + 1, "family": req.get("family"),
+            "started_by": req.get("startedBy"), "launch_type": req.get("launchType")}
+        if req.get("containerInstance"):
+            params["instance"] = instance_arn_for(ctx.region, cluster, req["containerInstance"])
+        if req.get("serviceName"):
+            params["service"] = req["serviceName"].rsplit("/", 1)[-1]
+        q = _list_tasks(*(k in params and params[k] is not None for k in _TASK_FILTERS))
+        found = [arn for (arn,) in self.store.rows(q, params)]
         out: dict[str, Any] = {"taskArns": found[:limit]}
         if len(found) > limit:
             out["nextToken"] = paging.encode(found[limit - 1])

@@ -7,7 +7,7 @@ from typing import Any, Mapping
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ..api.app import RequestContext
+from ..api.app import RequestContext, quick_read
 from ..api.errors import ServiceError
 from ..state.store import Store
 from .arns import LATEST, FunctionRef, function_arn, function_ref
@@ -81,6 +81,7 @@ class Aliases:
             raise conflict from None
         return alias_configuration(row, ctx.region, ctx.account_id)
 
+    @quick_read
     def get_alias(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
         ref = function_ref(req["FunctionName"], ctx.region, ctx.account_id)
         with self.store.read() as conn:
@@ -131,6 +132,7 @@ class Aliases:
                 lambda_event_invoke_configs.c.qualifier == name))
         return {}
 
+    @quick_read
     def list_aliases(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
         ref = function_ref(req["FunctionName"], ctx.region, ctx.account_id)
         q = sa.select(lambda_aliases).where(lambda_aliases.c.region == ctx.region,

@@ -6,7 +6,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..api.app import RequestContext
+from ..api.app import RequestContext, quick_read
 from ..api.errors import ServiceError
 from ..state.store import Store
 from . import limits
@@ -47,6 +47,7 @@ class Concurrency:
                        {"reserved_concurrency": wanted})
         return {"ReservedConcurrentExecutions": wanted}
 
+    @quick_read
     def get_function_concurrency(self, ctx: RequestContext, req: dict[str, Any]
                                  ) -> dict[str, Any]:
         ref = function_ref(req["FunctionName"], ctx.region, ctx.account_id)
@@ -65,6 +66,7 @@ class Concurrency:
                        {"reserved_concurrency": None})
         return {}
 
+    @quick_read
     def get_account_settings(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
         with self.store.read() as conn:
             code_size = conn.execute(

@@ -10,7 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..api.app import RequestContext
+from ..api.app import RequestContext, quick_read
 from ..api.errors import ServiceError
 from ..state.store import Store
 from .arns import LATEST, FunctionRef, function_arn, function_ref
@@ -136,6 +136,7 @@ class EventConfigs:
                                             ) -> dict[str, Any]:
         return self._store(ctx, req, merge=True)
 
+    @quick_read
     def get_function_event_invoke_config(self, ctx: RequestContext, req: dict[str, Any]
                                          ) -> dict[str, Any]:
         ref = self._ref(ctx, req)
@@ -160,6 +161,7 @@ class EventConfigs:
             raise self._missing(ctx, ref, qualifier)
         return {}
 
+    @quick_read
     def list_function_event_invoke_configs(self, ctx: RequestContext, req: dict[str, Any]
                                            ) -> dict[str, Any]:
         ref = function_ref(req["FunctionName"], ctx.region, ctx.account_id)

@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..api.app import RequestContext
+from ..api.app import RequestContext, quick_read
 from ..api.errors import ServiceError
 from ..config import Settings
 from ..state.store import Store
@@ -17,7 +17,8 @@ from .arns import LATEST, FunctionRef, function_arn, function_ref
 from .code import CodeStore, StoredCode
 from .code_download import code_url
 from .configuration import check_architectures, config_values, fingerprint, invalid
-from .markers import page
+from .limits import LIST_MAX_ITEMS
+from .markers import decode_marker, page
 from .queries import get_function, get_qualified, get_version, one_update_at_a_time, \
     precondition_failed
 from .schema import lambda_functions, lambda_versions
@@ -117,6 +118,7 @@ class Functions:
 
     # -- read -----------------------------------------------------------------------------
 
+    @quick_read
     def get_function(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
         ref = function_ref(req["FunctionName"], ctx.region, ctx.account_id,
                            req.get("Qualifier"))
@@ -136,6 +138,7 @@ class Functions:
             out["Concurrency"] = {"ReservedConcurrentExecutions": fn.reserved_concurrency}
         return out
 
+    @quick_read
     def get_function_configuration(self, ctx: RequestContext, req: dict[str, Any]
                                    ) -> dict[str, Any]:
         ref = function_ref(req["FunctionName"], ctx.region, ctx.account_id,
@@ -144,10 +147,18 @@ class Functions:
             row = get_qualified(conn, ref)
         return function_configuration(row, ctx.region, ctx.account_id)
 
+    @quick_read
     def list_functions(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-        q = sa.select(lambda_versions).where(lambda_versions.c.region == ctx.region)
+        v = lambda_versions.c
+        q = sa.select(lambda_versions).where(v.region == ctx.region)
         if req.get("FunctionVersion") != "ALL":
-            q = q.where(lambda_versions.c.function_version == LATEST)
+            # One row per function: read just the page (and one more) in name order.
+            after = decode_marker(req.get("Marker"))
+            q = q.where(v.function_version == LATEST)
+            if isinstance(after, list) and after and isinstance(after[0], str):
+                q = q.where(v.function_name >= after[0])
+            limit = min(req.get("MaxItems") or LIST_MAX_ITEMS, LIST_MAX_ITEMS)
+            q = q.order_by(v.function_name).limit(limit + 2)
         with self.store.read() as conn:
             rows = list(conn.execute(q))
         rows.sort(key=lambda r: (r.function_name, version_key(r.function_version)))

@@ -6,7 +6,7 @@ from typing import Any, Mapping
 
 import sqlalchemy as sa
 
-from ..api.app import RequestContext
+from ..api.app import RequestContext, quick_read
 from ..api.errors import ServiceError
 from ..state.store import Store
 from .arns import FunctionRef, function_ref
@@ -58,6 +58,7 @@ class Tags:
             self._save(conn, ref, {k: v for k, v in (fn.tags or {}).items() if k not in drop})
         return {}
 
+    @quick_read
     def list_tags(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
         ref = _resource(ctx, req["Resource"])
         with self.store.read() as conn:

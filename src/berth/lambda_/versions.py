@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from ..api.app import RequestContext
+from ..api.app import RequestContext, quick_read
 from ..api.errors import ServiceError
 from ..state.store import Store
 from .arns import LATEST, function_arn, function_ref
@@ -73,6 +73,7 @@ class Versions:
         return function_configuration(row, ctx.region, ctx.account_id,
                                       PENDING if new else SETTLED)
 
+    @quick_read
     def list_versions_by_function(self, ctx: RequestContext, req: dict[str, Any]
                                   ) -> dict[str, Any]:
         ref = function_ref(req["FunctionName"], ctx.region, ctx.account_id)

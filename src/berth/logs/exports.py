@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..api.app import RequestContext
+from ..api.app import RequestContext, quick_read
 from ..api.errors import ServiceError
 from ..state.store import Store
 from .groups import get_group
@@ -21,6 +21,7 @@ class ExportTasks:
                            "The given bucket does not exist. Please make sure the bucket is "
                            "valid.")
 
+    @quick_read
     def describe_export_tasks(self, ctx: RequestContext, req: dict[str, Any]
                               ) -> dict[str, Any]:
         return {"exportTasks": []}

@@ -8,7 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..api.app import RequestContext
+from ..api.app import RequestContext, quick_read
 from ..api.errors import ServiceError
 from ..state.store import Store
 from . import clock
@@ -52,6 +52,7 @@ class LogFields:
         fields.sort(key=lambda f: (f["name"] not in SYSTEM_FIELDS, f["name"]))
         return {"logGroupFields": fields}
 
+    @quick_read
     def get_log_record(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
         found = parse_pointer(req["logRecordPointer"])
         if found is None:

@@ -191,6 +191,7 @@ class Policies:
         return {"logGroupIdentifier": req["logGroupIdentifier"],
                 "policyDocument": row.document, "lastUpdatedTime": row.updated_ms}
 
+    @quick_read
     def get_data_protection_policy(self, ctx: RequestContext, req: dict[str, Any]
                                    ) -> dict[str, Any]:
         row = self._group_policy(ctx, req["logGroupIdentifier"], DATA_PROTECTION)
@@ -239,6 +240,7 @@ class Policies:
                                json.dumps(req["transformerConfig"]))
         return {}
 
+    @quick_read
     def get_transformer(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
         row = self._group_policy(ctx, req["logGroupIdentifier"], TRANSFORMER)
         if row is None:

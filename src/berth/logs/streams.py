@@ -5,7 +5,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..api.app import RequestContext
+from ..api.app import RequestContext, quick_read
 from ..api.errors import ServiceError
 from ..state.store import Store
 from .arns import resolve_group, stream_arn
@@ -70,6 +70,7 @@ class LogStreams:
                 log_streams.c.name == name))
         return {}
 
+    @quick_read
     def describe_log_streams(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
         group = resolve_group(ctx, req)
         prefix = req.get("logStreamNamePrefix")

@@ -6,7 +6,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from ..api.app import RequestContext
+from ..api.app import RequestContext, quick_read
 from ..api.errors import ServiceError
 from ..state.store import Store
 from .arns import destination_name_from_arn, group_name_from_arn
@@ -31,6 +31,7 @@ class LogTags:
         self._update(self._resource(ctx, req["resourceArn"]), drop=req["tagKeys"])
         return {}
 
+    @quick_read
     def list_tags_for_resource(self, ctx: RequestContext, req: dict[str, Any]
                                ) -> dict[str, Any]:
         return {"tags": self._tags(self._resource(ctx, req["resourceArn"]))}
@@ -44,6 +45,7 @@ class LogTags:
         self._update(self._group(ctx, req["logGroupName"]), drop=req["tags"])
         return {}
 
+    @quick_read
     def list_tags_log_group(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
         return {"tags": self._tags(self._group(ctx, req["logGroupName"]))}
 
