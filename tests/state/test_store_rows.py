@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
@@ -113,3 +114,22 @@ def test_a_failing_statement_raises_what_read_raises(store: Store, items: sa.Tab
         store.rows(q, {"x": 1})
     # The store still serves reads afterwards.
     assert store.rows(page(items), {"region": "a", "after": "", "limit": 1})[0][0] == "n00"
+
+
+def test_records_convert_as_sqlalchemy_does_and_read_by_attribute(tmp_path: Path) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'r.db'}")
+    table = sa.Table("records_t", sa.MetaData(), sa.Column("k", sa.String, primary_key=True),
+                     sa.Column("doc", sa.JSON), sa.Column("flag", sa.Boolean))
+    table.create(store.engine)
+    with store.write() as conn:
+        conn.execute(table.insert(), [{"k": "a", "doc": {"x": [1, 2]}, "flag": True},
+                                      {"k": "b", "doc": None, "flag": False}])
+    stmt = sa.select(table).where(table.c.k >= sa.bindparam("k")).order_by(table.c.k)
+    got = store.records(stmt, {"k": "a"})
+    with store.read() as conn:
+        expected = conn.execute(stmt, {"k": "a"}).all()
+    assert [tuple(r) for r in got] == [tuple(r) for r in expected] == [
+        ("a", {"x": [1, 2]}, True), ("b", None, False)]
+    assert got[0].doc == {"x": [1, 2]} and got[1].flag is False
+    assert stmt in store._prepared_records and store._prepared_records[stmt] is not None
+    store.dispose()

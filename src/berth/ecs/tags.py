@@ -41,8 +41,8 @@ def merged(current: dict[str, str], new: dict[str, str]) -> dict[str, str]:
     return out
 
 
-def _locate(conn: sa.Connection, region: str, resource_arn: str
-            ) -> tuple[sa.Table, dict[str, Any], sa.Row[Any]]:
+def _key(region: str, resource_arn: str) -> tuple[sa.Table, dict[str, Any]]:
+    """The table and key of the row a taggable resource's ARN names."""
     arn = arns.parse(resource_arn)
     if arn is None or arn.region != region:
         raise errors.invalid("The ARN provided is invalid.")
@@ -61,13 +61,28 @@ def _locate(conn: sa.Connection, region: str, resource_arn: str
         key = {"arn": resource_arn}
     else:
         raise errors.invalid("The ARN provided is invalid.")
-    row = conn.execute(sa.select(table).where(
-        *(table.c[k] == v for k, v in key.items()))).first()
+    return table, key
+
+
+# Each taggable table's row by its key, built once (see Store.records).
+_ROW = {t: sa.select(t).where(*(t.c[k] == sa.bindparam(k) for k in keys)) for t, keys in (
+    (clusters, ("region", "name")), (capacity_providers, ("region", "name")),
+    (task_definitions, ("region", "family", "revision")), (tasks, ("arn",)),
+    (instances, ("arn",)), (services, ("arn",)))}
+
+
+def _found(table: sa.Table, row: sa.Row[Any] | None) -> sa.Row[Any]:
     if row is None or (table in (clusters, capacity_providers) and row.status != "ACTIVE"):
         if table is clusters:
             raise errors.cluster_not_found()
         raise errors.resource_not_found()
-    return table, key, row
+    return row
+
+
+def _locate(conn: sa.Connection, region: str, resource_arn: str
+            ) -> tuple[sa.Table, dict[str, Any], sa.Row[Any]]:
+    table, key = _key(region, resource_arn)
+    return table, key, _found(table, conn.execute(_ROW[table], key).first())
 
 
 class Tags:
@@ -89,6 +104,6 @@ class Tags:
 
     @quick_read
     def list_tags_for_resource(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-        with self.store.read() as conn:
-            _, _, row = _locate(conn, ctx.region, req["resourceArn"])
-        return {"tags": tag_list(row.tags or {})}
+        table, key = _key(ctx.region, req["resourceArn"])
+        rows = self.store.records(_ROW[table], key)
+        return {"tags": tag_list(_found(table, rows[0] if rows else None).tags or {})}

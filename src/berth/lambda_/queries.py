@@ -18,18 +18,30 @@ from .schema import lambda_aliases, lambda_functions, lambda_versions
 Row = sa.Row[Any]
 
 
+# Built once: on every read's path, building a statement costs more than running it.
+_FUNCTION = sa.select(lambda_functions).where(
+    lambda_functions.c.region == sa.bindparam("region"),
+    lambda_functions.c.name == sa.bindparam("name"))
+_VERSION = sa.select(lambda_versions).where(
+    lambda_versions.c.region == sa.bindparam("region"),
+    lambda_versions.c.function_name == sa.bindparam("name"),
+    lambda_versions.c.function_version == sa.bindparam("version"))
+_ALIAS = sa.select(lambda_aliases).where(
+    lambda_aliases.c.region == sa.bindparam("region"),
+    lambda_aliases.c.function_name == sa.bindparam("name"),
+    lambda_aliases.c.name == sa.bindparam("alias"))
+
+
 def get_function(conn: Connection, ref: FunctionRef) -> Row:
-    row = conn.execute(sa.select(lambda_functions).where(
-        lambda_functions.c.region == ref.region, lambda_functions.c.name == ref.name)).first()
+    row = conn.execute(_FUNCTION, {"region": ref.region, "name": ref.name}).first()
     if row is None:
         raise function_not_found(function_arn(ref.region or "", ref.account or "", ref.name))
     return row
 
 
 def find_version(conn: Connection, region: str, name: str, version: str) -> Row | None:
-    return conn.execute(sa.select(lambda_versions).where(
-        lambda_versions.c.region == region, lambda_versions.c.function_name == name,
-        lambda_versions.c.function_version == version)).first()
+    return conn.execute(_VERSION, {"region": region, "name": name,
+                                   "version": version}).first()
 
 
 def get_version(conn: Connection, ref: FunctionRef, version: str) -> Row:
@@ -41,9 +53,7 @@ def get_version(conn: Connection, ref: FunctionRef, version: str) -> Row:
 
 
 def find_alias(conn: Connection, region: str, name: str, alias: str) -> Row | None:
-    return conn.execute(sa.select(lambda_aliases).where(
-        lambda_aliases.c.region == region, lambda_aliases.c.function_name == name,
-        lambda_aliases.c.name == alias)).first()
+    return conn.execute(_ALIAS, {"region": region, "name": name, "alias": alias}).first()
 
 
 def get_qualified(conn: Connection, ref: FunctionRef) -> Row:

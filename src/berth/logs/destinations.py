@@ -31,6 +31,13 @@ def _view(ctx: RequestContext, row: Any) -> dict[str, Any]:
     return view
 
 
+def _describe(region: bool, lo: bool = False, hi: bool = False) -> sa.Select[Any]:
+    q = sa.select(_t).where(_t.c.region == sa.bindparam("region"))
+    if lo:
+        q = q.where(_t.c.name >= sa.bindparam("lo"), _t.c.name < sa.bindparam("hi"))
+    return q
+
+
 def _get(conn: sa.Connection, region: str, name: str) -> Any:
     return conn.execute(sa.select(_t).where(_t.c.region == region, _t.c.name == name)).first()
 
@@ -65,11 +72,9 @@ class Destinations:
     def describe_destinations(self, ctx: RequestContext, req: dict[str, Any]
                               ) -> dict[str, Any]:
         prefix = req.get("DestinationNamePrefix")
-        q = sa.select(_t).where(_t.c.region == ctx.region)
-        if prefix:
-            q = q.where(_t.c.name >= prefix, _t.c.name < prefix + "\U0010ffff")
-        return keyset_page(self.store, q, [_t.c.name], req, "destinations",
-                           lambda row: _view(ctx, row))
+        return keyset_page(self.store, _describe, {
+            "region": ctx.region, "lo": prefix, "hi": prefix and prefix + "\U0010ffff"},
+            [_t.c.name], req, "destinations", lambda row: _view(ctx, row))
 
     def delete_destination(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
         with self.store.write() as conn:

@@ -33,6 +33,18 @@ def get_group(conn: sa.Connection, region: str, name: str) -> sa.Row[Any]:
     return row
 
 
+_GROUP = sa.select(log_groups).where(log_groups.c.region == sa.bindparam("region"),
+                                     log_groups.c.name == sa.bindparam("name"))
+
+
+def quick_group(store: Store, region: str, name: str) -> Any:
+    """get_group through Store.records, for reads outside a transaction."""
+    rows = store.records(_GROUP, {"region": region, "name": name})
+    if not rows:
+        raise not_found("log group")
+    return rows[0]
+
+
 _STORED_BYTES = (
     sa.select(sa.func.coalesce(sa.func.sum(log_streams.c.stored_bytes), 0))
     .where(log_streams.c.region == log_groups.c.region,

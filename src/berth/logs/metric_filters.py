@@ -13,13 +13,27 @@ from ..api.app import RequestContext, quick_read
 from ..api.errors import ServiceError
 from ..state.store import Store
 from .clock import now_ms
-from .groups import get_group
+from .groups import get_group, quick_group
 from .patterns import InvalidPattern, compile_extractor, compile_pattern
 from .schema import log_metric_filters
 from .tokens import keyset_page
 
 MAX_PER_GROUP = 100
 _ECHOED = ("applyOnTransformedLogs", "fieldSelectionCriteria", "emitSystemFieldDimensions")
+
+
+def _describe(region: bool, group: bool = False, lo: bool = False, hi: bool = False,
+              metric: bool = False, namespace: bool = False) -> sa.Select[Any]:
+    t = log_metric_filters.c
+    q = sa.select(log_metric_filters).where(t.region == sa.bindparam("region"))
+    if group:
+        q = q.where(t.group_name == sa.bindparam("group"))
+    if lo:
+        q = q.where(t.name >= sa.bindparam("lo"), t.name < sa.bindparam("hi"))
+    if metric:
+        q = q.where(t.metric_name == sa.bindparam("metric"),
+                    t.metric_namespace == sa.bindparam("namespace"))
+    return q
 
 
 def limit_exceeded() -> ServiceError:
@@ -84,16 +98,11 @@ class MetricFilters:
                                "you must also include the metricName parameter.")
         group, prefix = req.get("logGroupName"), req.get("filterNamePrefix")
         t = log_metric_filters.c
-        q = sa.select(log_metric_filters).where(t.region == ctx.region)
-        if group:
-            q = q.where(t.group_name == group)
-        if prefix:
-            q = q.where(t.name >= prefix, t.name < prefix + "\U0010ffff")
-        if metric:
-            q = q.where(t.metric_name == metric, t.metric_namespace == namespace)
-        return keyset_page(self.store, q, [t.group_name, t.name], req, "metricFilters", _view,
-                           check=(lambda conn: get_group(conn, ctx.region, group)) if group
-                           else None)
+        return keyset_page(self.store, _describe, {
+            "region": ctx.region, "group": group, "lo": prefix,
+            "hi": prefix and prefix + "\U0010ffff", "metric": metric, "namespace": namespace},
+            [t.group_name, t.name], req, "metricFilters", _view,
+            check=(lambda: quick_group(self.store, ctx.region, group)) if group else None)
 
     def delete_metric_filter(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
         group, name = req["logGroupName"], req["filterName"]

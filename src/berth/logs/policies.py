@@ -43,6 +43,26 @@ def policy_missing(name: str) -> ServiceError:
     return ServiceError("ResourceNotFoundException", f"Policy with name [{name}] does not exist.")
 
 
+def _resource_policies(region: bool, resource: bool = False, scoped: bool = False,
+                       unscoped: bool = False) -> sa.Select[Any]:
+    t = log_resource_policies.c
+    q = sa.select(log_resource_policies).where(t.region == sa.bindparam("region"))
+    if resource:
+        q = q.where(t.resource_arn == sa.bindparam("resource"))
+    if scoped:
+        q = q.where(t.resource_arn.is_not(None))
+    if unscoped:
+        q = q.where(t.resource_arn.is_(None))
+    return q
+
+
+def _account_policies(region: bool, kind: bool, name: bool = False) -> sa.Select[Any]:
+    t = log_account_policies.c
+    q = sa.select(log_account_policies).where(t.region == sa.bindparam("region"),
+                                              t.policy_type == sa.bindparam("kind"))
+    return q.where(t.name == sa.bindparam("name")) if name else q
+
+
 def _resource_view(row: Any) -> dict[str, Any]:
     view: dict[str, Any] = {"policyName": row.name, "policyDocument": row.document,
                             "lastUpdatedTime": row.updated_ms,
@@ -110,15 +130,15 @@ class Policies:
     def describe_resource_policies(self, ctx: RequestContext, req: dict[str, Any]
                                    ) -> dict[str, Any]:
         t = log_resource_policies
-        q = sa.select(t).where(t.c.region == ctx.region)
+        resource = None
         if req.get("resourceArn"):
-            group = resolve_group(ctx, {"logGroupIdentifier": req["resourceArn"]})
-            q = q.where(t.c.resource_arn == group_arn(ctx, group))
-        elif req.get("policyScope") == "RESOURCE":
-            q = q.where(t.c.resource_arn.is_not(None))
-        elif req.get("policyScope") == "ACCOUNT":
-            q = q.where(t.c.resource_arn.is_(None))
-        return keyset_page(self.store, q, [t.c.name], req, "resourcePolicies", _resource_view)
+            resource = group_arn(ctx, resolve_group(ctx, {"logGroupIdentifier":
+                                                         req["resourceArn"]}))
+        scope = None if resource else req.get("policyScope")
+        return keyset_page(self.store, _resource_policies, {
+            "region": ctx.region, "resource": resource, "scoped": scope == "RESOURCE" or None,
+            "unscoped": scope == "ACCOUNT" or None}, [t.c.name], req, "resourcePolicies",
+            _resource_view)
 
     def delete_resource_policy(self, ctx: RequestContext, req: dict[str, Any]
                                ) -> dict[str, Any]:
@@ -164,11 +184,9 @@ class Policies:
     def describe_account_policies(self, ctx: RequestContext, req: dict[str, Any]
                                   ) -> dict[str, Any]:
         t = log_account_policies
-        q = sa.select(t).where(t.c.region == ctx.region, t.c.policy_type == req["policyType"])
-        if req.get("policyName"):
-            q = q.where(t.c.name == req["policyName"])
-        return keyset_page(self.store, q, [t.c.name], req, "accountPolicies",
-                           lambda row: _account_view(ctx, row))
+        return keyset_page(self.store, _account_policies, {
+            "region": ctx.region, "kind": req["policyType"], "name": req.get("policyName")},
+            [t.c.name], req, "accountPolicies", lambda row: _account_view(ctx, row))
 
     def delete_account_policy(self, ctx: RequestContext, req: dict[str, Any]
                               ) -> dict[str, Any]:

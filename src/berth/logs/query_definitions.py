@@ -16,6 +16,16 @@ MAX_DEFINITIONS = 1000
 _t = log_query_definitions
 
 
+def _describe(region: bool, language: bool = False, lo: bool = False, hi: bool = False
+              ) -> sa.Select[Any]:
+    q = sa.select(_t).where(_t.c.region == sa.bindparam("region"))
+    if language:
+        q = q.where(_t.c.language == sa.bindparam("language"))
+    if lo:
+        q = q.where(_t.c.name >= sa.bindparam("lo"), _t.c.name < sa.bindparam("hi"))
+    return q
+
+
 def definition_missing() -> ServiceError:
     return ServiceError("ResourceNotFoundException",
                         "The specified query definition does not exist.")
@@ -58,14 +68,10 @@ class QueryDefinitions:
     def describe_query_definitions(self, ctx: RequestContext, req: dict[str, Any]
                                    ) -> dict[str, Any]:
         prefix = req.get("queryDefinitionNamePrefix")
-        q = sa.select(_t).where(_t.c.region == ctx.region)
-        if req.get("queryLanguage"):
-            q = q.where(_t.c.language == req["queryLanguage"])
-        if prefix:
-            q = q.where(_t.c.name >= prefix, _t.c.name < prefix + "\U0010ffff")
-        return keyset_page(self.store, q, [_t.c.name, _t.c.id],
-                           {**req, "limit": req.get("maxResults", 1000)}, "queryDefinitions",
-                           _view)
+        return keyset_page(self.store, _describe, {
+            "region": ctx.region, "language": req.get("queryLanguage"), "lo": prefix,
+            "hi": prefix and prefix + "\U0010ffff"}, [_t.c.name, _t.c.id],
+            {**req, "limit": req.get("maxResults", 1000)}, "queryDefinitions", _view)
 
     def delete_query_definition(self, ctx: RequestContext, req: dict[str, Any]
                                 ) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from ..lambda_.resolve import resolve
 from ..state.store import Store
 from .arns import destination_name_from_arn
 from .clock import now_ms
-from .groups import get_group
+from .groups import get_group, quick_group
 from .metric_filters import limit_exceeded
 from .patterns import InvalidPattern, compile_pattern
 from .schema import log_destinations, log_groups, log_subscription_filters
@@ -38,6 +38,15 @@ _ECHOED = ("applyOnTransformedLogs", "fieldSelectionCriteria", "emitSystemFields
 SUBSCRIPTIONS = (sa.select(sa.func.count()).where(
     _t.c.region == log_groups.c.region, _t.c.group_name == log_groups.c.name)
     .scalar_subquery())
+
+
+def _describe(region: bool, group: bool, lo: bool = False, hi: bool = False
+              ) -> sa.Select[Any]:
+    q = sa.select(_t).where(_t.c.region == sa.bindparam("region"),
+                            _t.c.group_name == sa.bindparam("group"))
+    if lo:
+        q = q.where(_t.c.name >= sa.bindparam("lo"), _t.c.name < sa.bindparam("hi"))
+    return q
 
 
 def invalid(message: str) -> ServiceError:
@@ -85,11 +94,10 @@ class Subscriptions:
     def describe_subscription_filters(self, ctx: RequestContext, req: dict[str, Any]
                                       ) -> dict[str, Any]:
         group, prefix = req["logGroupName"], req.get("filterNamePrefix")
-        q = sa.select(_t).where(_t.c.region == ctx.region, _t.c.group_name == group)
-        if prefix:
-            q = q.where(_t.c.name >= prefix, _t.c.name < prefix + "\U0010ffff")
-        return keyset_page(self.store, q, [_t.c.name], req, "subscriptionFilters", _view,
-                           check=lambda conn: get_group(conn, ctx.region, group))
+        return keyset_page(self.store, _describe, {
+            "region": ctx.region, "group": group, "lo": prefix,
+            "hi": prefix and prefix + "\U0010ffff"}, [_t.c.name], req, "subscriptionFilters",
+            _view, check=lambda: quick_group(self.store, ctx.region, group))
 
     def delete_subscription_filter(self, ctx: RequestContext, req: dict[str, Any]
                                    ) -> dict[str, Any]:

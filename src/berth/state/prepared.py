@@ -3,6 +3,7 @@
 execution machinery costs more than the statement itself."""
 from __future__ import annotations
 
+import collections
 import operator
 from collections.abc import Mapping
 from typing import Any
@@ -37,6 +38,43 @@ class PreparedRead:
     def args(self, params: Mapping[str, Any]) -> list[Any]:
         merged = {**self.defaults, **params}
         return [merged[name] for name in self.order]
+
+
+class PreparedRecords:
+    """A read statement compiled once for SQLite whose rows come back as records: named
+    tuples (attribute access, as SQLAlchemy's rows), with SQLAlchemy's own result processors
+    applied (JSON text to values, integers to booleans), so they hold what SQLAlchemy would
+    have handed back."""
+
+    __slots__ = ("convert", "make", "read")
+
+    def __init__(self, read: PreparedRead, names: tuple[str, ...],
+                 processors: tuple[Any, ...]) -> None:
+        self.read = read
+        self.make = collections.namedtuple("Record", names, rename=True)._make  # type: ignore
+        self.convert = [(i, proc) for i, proc in enumerate(processors) if proc is not None]
+
+    @classmethod
+    def of(cls, stmt: sa.Executable, dialect: sa.Dialect) -> PreparedRecords | None:
+        """The statement prepared, or None if SQLAlchemy must run it (a bind parameter that
+        converts, or one expanded at execution)."""
+        compiled = stmt.compile(dialect=dialect)
+        sql = str(compiled)
+        if compiled._bind_processors or not compiled.positional or "POSTCOMPILE" in sql:
+            return None
+        columns = compiled._result_columns or ()
+        read = PreparedRead(sql, tuple(compiled.positiontup or ()),
+                            compiled.construct_params(_check=False))
+        return cls(read, tuple(col[0] for col in columns),
+                   tuple(col[3]._cached_result_processor(dialect, None) for col in columns))
+
+    def record(self, row: Any) -> Any:
+        if not self.convert:
+            return self.make(row)
+        values = list(row)
+        for i, proc in self.convert:
+            values[i] = proc(values[i])
+        return self.make(values)
 
 
 class PreparedWrite:

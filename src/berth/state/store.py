@@ -18,7 +18,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, Engine
 
 from . import sqlite
-from .prepared import PreparedRead, PreparedWrite
+from .prepared import PreparedRead, PreparedRecords, PreparedWrite
 
 metadata = sa.MetaData()
 
@@ -64,6 +64,7 @@ class Store:
         # knows of each statement it was given: PreparedRead, or None for "use SQLAlchemy".
         self._readers: list[Any] = []
         self._prepared: dict[sa.Executable, PreparedRead | None] = {}
+        self._prepared_records: dict[sa.Executable, PreparedRecords | None] = {}
         self._write_conn: Connection | None = None     # SQLite: see `write`
         self._writers = 0       # SQLite: writer connections opened so far
         self._commits = 0       # SQLite: transactions committed through `write`
@@ -137,6 +138,32 @@ class Store:
         if prepared is None:
             with self.read() as conn:
                 return list(conn.execute(stmt, params).all())
+        return self._run(prepared, stmt, params)
+
+    def records(self, stmt: sa.Executable, params: Mapping[str, Any]) -> list[Any]:
+        """Like `rows`, for statements whose columns SQLAlchemy converts (JSON, booleans):
+        on SQLite they too are compiled once and run on the driver, and each row is a record
+        with the columns as attributes and SQLAlchemy's conversions applied; elsewhere, or
+        for a statement that cannot be prepared, SQLAlchemy's rows (which are alike)."""
+        prepared = None
+        if self.is_sqlite:
+            try:
+                prepared = self._prepared_records[stmt]
+            except KeyError:
+                if len(self._prepared_records) < _MAX_PREPARED:
+                    prepared = self._prepared_records[stmt] = PreparedRecords.of(
+                        stmt, self.engine.dialect)
+        if prepared is None:
+            with self.read() as conn:
+                return list(conn.execute(stmt, params).all())
+        found = self._run(prepared.read, stmt, params)
+        if found and isinstance(found[0], sa.Row):     # SQLAlchemy ran it after all
+            return found
+        return [prepared.record(r) for r in found]
+
+    def _run(self, prepared: PreparedRead, stmt: sa.Executable,
+             params: Mapping[str, Any]) -> list[Any]:
+        """Run a prepared read on a kept reader connection (see `rows`)."""
         args = prepared.args(params)
         try:
             raw = self._readers.pop()
