@@ -37,6 +37,13 @@ DEFAULT = "default"     # the principal key of the account-wide default
 _t = account_settings
 
 
+# A principal's own settings and the account's defaults; built once (see Store.rows).
+_LIST = sa.select(_t.c.principal, _t.c.name, _t.c.value).where(
+    _t.c.region == sa.bindparam("region"),
+    sa.or_(_t.c.principal == sa.bindparam("principal"),
+           _t.c.principal == sa.bindparam("default")))
+
+
 def root_arn(account: str) -> str:
     return f"arn:aws:iam::{account}:root"
 
@@ -114,12 +121,10 @@ class AccountSettings:
                               ) -> dict[str, Any]:
         principal = _principal(ctx, req.get("principalArn"))
         is_root = principal == root_arn(ctx.account_id)
-        with self.store.read() as conn:
-            rows = conn.execute(sa.select(_t.c.principal, _t.c.name, _t.c.value).where(
-                _t.c.region == ctx.region,
-                _t.c.principal.in_([principal, DEFAULT]))).all()
-        own = {r.name: r.value for r in rows if r.principal == principal}
-        defaults = {r.name: r.value for r in rows if r.principal == DEFAULT}
+        rows = self.store.rows(_LIST, {"region": ctx.region, "principal": principal,
+                                       "default": DEFAULT})
+        own = {name: value for who, name, value in rows if who == principal}
+        defaults = {name: value for who, name, value in rows if who == DEFAULT}
         settings = []
         for name, (_, aws_default) in SETTINGS.items():
             if name in own:

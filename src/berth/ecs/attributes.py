@@ -13,6 +13,7 @@ from ..api.errors import ServiceError
 from ..state.store import Store
 from . import errors, paging
 from .lookup import Row, find_instance, get_cluster
+from .quick_lookup import active_cluster
 from .schema import instances
 
 NAME_RE = re.compile(r"[A-Za-z0-9_.@/:-]{1,128}")
@@ -51,6 +52,12 @@ def _targets(conn: sa.Connection, region: str, cluster: Row, items: list[dict[st
             raise errors.target_not_found(f"target {ident}")
         rows[ident] = row
     return rows
+
+
+# The attributes of a cluster's live instances, in ARN order; built once (see Store.records).
+_ATTRIBUTES = sa.select(instances.c.arn, instances.c.attributes).where(
+    instances.c.region == sa.bindparam("region"), instances.c.cluster == sa.bindparam("cluster"),
+    instances.c.status != "INACTIVE").order_by(instances.c.arn)
 
 
 class Attributes:
@@ -98,24 +105,21 @@ class Attributes:
         after = paging.decode(req.get("nextToken"))
         name, value = req.get("attributeName"), req.get("attributeValue")
         found: list[dict[str, Any]] = []
-        with self.store.read() as conn:
-            cluster = get_cluster(conn, ctx.region, req.get("cluster"))
-            rows = conn.execute(sa.select(instances.c.arn, instances.c.attributes).where(
-                instances.c.region == ctx.region, instances.c.cluster == cluster.name,
-                instances.c.status != "INACTIVE").order_by(instances.c.arn))
-            for row in rows:
-                for k, v in sorted(row.attributes.items()):
-                    if name is not None and k != name:
-                        continue
-                    if value is not None and v != value:
-                        continue
-                    if after is not None and [row.arn, k] <= after:
-                        continue
-                    item = {"name": k, "targetType": "container-instance",
-                            "targetId": row.arn}
-                    if v is not None:
-                        item["value"] = v
-                    found.append(item)
+        cluster = active_cluster(self.store, ctx.region, req.get("cluster"))
+        for row in self.store.records(_ATTRIBUTES, {"region": ctx.region,
+                                                    "cluster": cluster.name}):
+            for k, v in sorted(row.attributes.items()):
+                if name is not None and k != name:
+                    continue
+                if value is not None and v != value:
+                    continue
+                if after is not None and [row.arn, k] <= after:
+                    continue
+                item = {"name": k, "targetType": "container-instance",
+                        "targetId": row.arn}
+                if v is not None:
+                    item["value"] = v
+                found.append(item)
         out: dict[str, Any] = {"attributes": found[:limit]}
         if len(found) > limit:
             last = found[limit - 1]

@@ -2,6 +2,7 @@
 delete."""
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -27,6 +28,40 @@ def task_definition_view(row: Row) -> dict[str, Any]:
     if row.delete_requested_at is not None:
         view["deleteRequestedAt"] = row.delete_requested_at
     return view
+
+
+@lru_cache(maxsize=16)
+def _list_definitions(family: bool, after: bool, desc: bool) -> sa.Select[Any]:
+    """ListTaskDefinitions' statement for one combination of options, built once (see
+    Store.rows)."""
+    q = sa.select(td.c.family, td.c.revision, td.c.arn).where(
+        td.c.region == sa.bindparam("region"), td.c.status == sa.bindparam("status"))
+    if family:
+        q = q.where(td.c.family == sa.bindparam("family"))
+    if after:
+        fam, rev = sa.bindparam("after_family"), sa.bindparam("after_revision")
+        if desc:
+            q = q.where(sa.or_(td.c.family < fam, sa.and_(td.c.family == fam,
+                                                          td.c.revision < rev)))
+        else:
+            q = q.where(sa.or_(td.c.family > fam, sa.and_(td.c.family == fam,
+                                                          td.c.revision > rev)))
+    order = (td.c.family.desc(), td.c.revision.desc()) if desc else (td.c.family,
+                                                                    td.c.revision)
+    return q.order_by(*order).limit(sa.bindparam("limit"))
+
+
+@lru_cache(maxsize=16)
+def _list_families(status: bool, prefix: bool, after: bool) -> sa.Select[Any]:
+    """ListTaskDefinitionFamilies' statement for one combination of filters, built once."""
+    q = sa.select(td.c.family).where(td.c.region == sa.bindparam("region")).distinct()
+    if status:
+        q = q.where(td.c.status == sa.bindparam("status"))
+    if prefix:
+        q = q.where(td.c.family >= sa.bindparam("lo"), td.c.family < sa.bindparam("hi"))
+    if after:
+        q = q.where(td.c.family > sa.bindparam("after"))
+    return q.order_by(td.c.family).limit(sa.bindparam("limit"))
 
 
 class TaskDefinitions:
@@ -80,26 +115,16 @@ class TaskDefinitions:
         limit = paging.limit(req)
         after = paging.decode(req.get("nextToken"))
         desc = req.get("sort") == "DESC"
-        q = sa.select(td.c.family, td.c.revision, td.c.arn).where(
-            td.c.region == ctx.region, td.c.status == req.get("status", "ACTIVE"))
-        if req.get("familyPrefix"):
-            q = q.where(td.c.family == req["familyPrefix"])
+        params = {"region": ctx.region, "status": req.get("status", "ACTIVE"),
+                  "family": req.get("familyPrefix"), "limit": limit + 1}
         if after is not None:
-            fam, rev = after
-            if desc:
-                q = q.where(sa.or_(td.c.family < fam,
-                                   sa.and_(td.c.family == fam, td.c.revision < rev)))
-            else:
-                q = q.where(sa.or_(td.c.family > fam,
-                                   sa.and_(td.c.family == fam, td.c.revision > rev)))
-        order = (td.c.family.desc(), td.c.revision.desc()) if desc else (td.c.family,
-                                                                        td.c.revision)
-        with self.store.read() as conn:
-            rows = list(conn.execute(q.order_by(*order).limit(limit + 1)))
-        out: dict[str, Any] = {"taskDefinitionArns": [r.arn for r in rows[:limit]]}
+            params["after_family"], params["after_revision"] = after
+        q = _list_definitions(bool(params["family"]), after is not None, desc)
+        rows = self.store.rows(q, params)     # (family, revision, arn)
+        out: dict[str, Any] = {"taskDefinitionArns": [arn for _, _, arn in rows[:limit]]}
         if len(rows) > limit:
-            last = rows[limit - 1]
-            out["nextToken"] = paging.encode([last.family, last.revision])
+            family, revision, _ = rows[limit - 1]
+            out["nextToken"] = paging.encode([family, revision])
         return out
 
     @quick_read
@@ -108,16 +133,11 @@ class TaskDefinitions:
         limit = paging.limit(req)
         after = paging.decode(req.get("nextToken"))
         status = req.get("status", "ACTIVE")
-        q = sa.select(td.c.family).where(td.c.region == ctx.region).distinct()
-        if status in ("ACTIVE", "INACTIVE"):
-            q = q.where(td.c.status == status)
-        if req.get("familyPrefix"):
-            prefix = req["familyPrefix"]
-            q = q.where(td.c.family >= prefix, td.c.family < prefix + "\uffff")
-        if after is not None:
-            q = q.where(td.c.family > after)
-        with self.store.read() as conn:
-            fams = [r.family for r in conn.execute(q.order_by(td.c.family).limit(limit + 1))]
+        prefix = req.get("familyPrefix")
+        params = {"region": ctx.region, "status": status, "lo": prefix,
+                  "hi": (prefix or "") + "\uffff", "after": after, "limit": limit + 1}
+        q = _list_families(status in ("ACTIVE", "INACTIVE"), bool(prefix), after is not None)
+        fams = [family for (family,) in self.store.rows(q, params)]
         out: dict[str, Any] = {"families": fams[:limit]}
         if len(fams) > limit:
             out["nextToken"] = paging.encode(fams[limit - 1])

@@ -53,6 +53,16 @@ def _unqualified(ref: FunctionRef, operation: str) -> FunctionRef:
     return ref
 
 
+# ListFunctions' reads, built once (see Store.records).
+_LATEST_PAGE = (sa.select(lambda_versions).where(
+    lambda_versions.c.region == sa.bindparam("region"),
+    lambda_versions.c.function_version == LATEST,
+    lambda_versions.c.function_name >= sa.bindparam("after"))
+    .order_by(lambda_versions.c.function_name).limit(sa.bindparam("limit")))
+_ALL_VERSIONS = sa.select(lambda_versions).where(
+    lambda_versions.c.region == sa.bindparam("region"))
+
+
 class Functions:
     store: Store
     settings: Settings
@@ -149,18 +159,16 @@ class Functions:
 
     @quick_read
     def list_functions(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-        v = lambda_versions.c
-        q = sa.select(lambda_versions).where(v.region == ctx.region)
+        params: dict[str, Any] = {"region": ctx.region}
         if req.get("FunctionVersion") != "ALL":
             # One row per function: read just the page (and one more) in name order.
             after = decode_marker(req.get("Marker"))
-            q = q.where(v.function_version == LATEST)
-            if isinstance(after, list) and after and isinstance(after[0], str):
-                q = q.where(v.function_name >= after[0])
-            limit = min(req.get("MaxItems") or LIST_MAX_ITEMS, LIST_MAX_ITEMS)
-            q = q.order_by(v.function_name).limit(limit + 2)
-        with self.store.read() as conn:
-            rows = list(conn.execute(q))
+            params["after"] = after[0] if isinstance(after, list) and after and isinstance(
+                after[0], str) else ""
+            params["limit"] = min(req.get("MaxItems") or LIST_MAX_ITEMS, LIST_MAX_ITEMS) + 2
+            rows = self.store.records(_LATEST_PAGE, params)
+        else:
+            rows = self.store.records(_ALL_VERSIONS, params)
         rows.sort(key=lambda r: (r.function_name, version_key(r.function_version)))
         chunk, marker = page(rows, lambda r: [r.function_name, version_key(r.function_version)],
                              req.get("Marker"), req.get("MaxItems"))

@@ -17,7 +17,7 @@ from ..state.store import Store
 from .arns import resolve_group
 from .batch import EVENT_OVERHEAD, MAX_BYTES
 from .cursor import EVENT_COLUMNS, MAX_TIME, Position, event_id, position, scan
-from .groups import get_group
+from .groups import quick_group
 from .patterns import InvalidPattern, compile_pattern
 from .retention import cutoff_ms
 from .schema import log_events
@@ -25,6 +25,16 @@ from .tokens import decode_token, encode_token
 
 SCAN_BUDGET = 100_000  # rows examined per request before answering with what was found
 _COLUMNS = EVENT_COLUMNS + (log_events.c.stream_name,)
+# Which events a request reads, by how it names streams; built once (see cursor.scan).
+_e = log_events.c
+_IN_WINDOW = sa.and_(_e.region == sa.bindparam("region"), _e.group_name == sa.bindparam("group"),
+                     _e.timestamp >= sa.bindparam("start"), _e.timestamp <= sa.bindparam("end"))
+_WHERE = {
+    "all": _IN_WINDOW,
+    "prefix": sa.and_(_IN_WINDOW, _e.stream_name >= sa.bindparam("lo"),
+                      _e.stream_name < sa.bindparam("hi")),
+    "names": sa.and_(_IN_WINDOW, _e.stream_name.in_(sa.bindparam("names", expanding=True))),
+}
 
 
 def invalid(message: str) -> ServiceError:
@@ -46,38 +56,33 @@ class LogSearch:
             raise invalid(f"Invalid filter pattern: {exc}") from None
         limit = req.get("limit", 10_000)
         after = _token_position(req.get("nextToken"))
-        with self.store.read() as conn:
-            retention = get_group(conn, ctx.region, group).retention_days
-            cond = [log_events.c.region == ctx.region, log_events.c.group_name == group,
-                    log_events.c.timestamp >= max(req.get("startTime") or 0,
-                                                  cutoff_ms(retention) or 0),
-                    log_events.c.timestamp <= min(req.get("endTime", MAX_TIME), MAX_TIME)]
-            if names:
-                cond.append(log_events.c.stream_name.in_(names))
-            elif prefix:
-                cond += [log_events.c.stream_name >= prefix,
-                         log_events.c.stream_name < prefix + "\U0010ffff"]
-            filtered = bool((req.get("filterPattern") or "").strip())
-            chunk = 1000 if filtered else min(limit + 1, 1000)
-            events: list[dict[str, Any]] = []
-            size, scanned, more = 0, 0, False
-            last: Position | None = after
-            for row in scan(lambda q, p: conn.execute(q, p).all(), sa.and_(*cond), after,
-                            True, chunk, columns=_COLUMNS):
-                if len(events) >= limit or scanned >= SCAN_BUDGET:
-                    more = True  # a row exists past this page: it is the next page's start
+        retention = quick_group(self.store, ctx.region, group).retention_days
+        params = {"region": ctx.region, "group": group,
+                  "start": max(req.get("startTime") or 0, cutoff_ms(retention) or 0),
+                  "end": min(req.get("endTime", MAX_TIME), MAX_TIME), "names": names,
+                  "lo": prefix, "hi": (prefix or "") + "\U0010ffff"}
+        where = _WHERE["names" if names else "prefix" if prefix else "all"]
+        filtered = bool((req.get("filterPattern") or "").strip())
+        chunk = 1000 if filtered else min(limit + 1, 1000)
+        events: list[dict[str, Any]] = []
+        size, scanned, more = 0, 0, False
+        last: Position | None = after
+        # Rows of (id, timestamp, ingestion time, message, size, stream): see _COLUMNS.
+        for row in scan(self.store.rows, where, after, True, chunk, params, _COLUMNS):
+            if len(events) >= limit or scanned >= SCAN_BUDGET:
+                more = True  # a row exists past this page: it is the next page's start
+                break
+            scanned += 1
+            ident, timestamp, ingested, message, row_size, stream = row
+            if match(message):
+                size += row_size + EVENT_OVERHEAD
+                if events and size > MAX_BYTES:
+                    more = True
                     break
-                scanned += 1
-                if match(row.message):
-                    size += row.size + EVENT_OVERHEAD
-                    if events and size > MAX_BYTES:
-                        more = True
-                        break
-                    events.append({"logStreamName": row.stream_name,
-                                   "timestamp": row.timestamp, "message": row.message,
-                                   "ingestionTime": row.ingestion_time,
-                                   "eventId": event_id(row.id)})
-                last = position(row)
+                events.append({"logStreamName": stream, "timestamp": timestamp,
+                               "message": message, "ingestionTime": ingested,
+                               "eventId": event_id(ident)})
+            last = position(row)
         out: dict[str, Any] = {"events": events}
         if more and last is not None:
             out["nextToken"] = encode_token(list(last))

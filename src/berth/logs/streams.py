@@ -1,6 +1,7 @@
 """Log stream operations: create, delete, describe (by name or by last event time)."""
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -10,7 +11,7 @@ from ..api.errors import ServiceError
 from ..state.store import Store
 from .arns import resolve_group, stream_arn
 from . import clock
-from .groups import get_group, not_found
+from .groups import get_group, not_found, quick_group
 from .schema import log_streams
 from .tokens import decode_token, encode_token
 
@@ -81,25 +82,38 @@ class LogStreams:
         desc = bool(req.get("descending", False))
         limit = req.get("limit", 50)
         after = decode_token(req.get("nextToken"))
-        q = sa.select(log_streams).where(log_streams.c.region == ctx.region,
-                                         log_streams.c.group_name == group)
-        if prefix:
-            # A range on the primary key; U+10FFFF sorts after every other character.
-            q = q.where(log_streams.c.name >= prefix,
-                        log_streams.c.name < prefix + "\U0010ffff")
-        keys = [_LAST_EVENT, log_streams.c.name] if by_time else [log_streams.c.name]
+        keys = 2 if by_time else 1
+        params: dict[str, Any] = {"region": ctx.region, "group": group, "lo": prefix,
+                                  "hi": (prefix or "") + "\U0010ffff", "limit": limit + 1}
         if after is not None:
-            q = q.where(_after(keys, _token_position(after, len(keys)), desc))
-        q = q.order_by(*(k.desc() if desc else k.asc() for k in keys)).limit(limit + 1)
-        with self.store.read() as conn:
-            get_group(conn, ctx.region, group)
-            rows = list(conn.execute(q))
+            params.update(zip(("after_0", "after_1"), _token_position(after, keys)))
+        quick_group(self.store, ctx.region, group)
+        rows = self.store.records(
+            _describe_streams(bool(prefix), by_time, desc, after is not None), params)
         out: dict[str, Any] = {"logStreams": [_stream_view(ctx, r) for r in rows[:limit]]}
         if len(rows) > limit:
             last = rows[limit - 1]
             out["nextToken"] = encode_token(
                 [last.last_event_ms or 0, last.name] if by_time else [last.name])
         return out
+
+
+@lru_cache(maxsize=16)
+def _describe_streams(prefix: bool, by_time: bool, desc: bool, after: bool
+                      ) -> sa.Select[Any]:
+    """DescribeLogStreams' statement for one combination of options, built once (see
+    Store.records)."""
+    c = log_streams.c
+    q = sa.select(log_streams).where(c.region == sa.bindparam("region"),
+                                     c.group_name == sa.bindparam("group"))
+    if prefix:
+        # A range on the primary key; U+10FFFF sorts after every other character.
+        q = q.where(c.name >= sa.bindparam("lo"), c.name < sa.bindparam("hi"))
+    keys = [_LAST_EVENT, c.name] if by_time else [c.name]
+    if after:
+        q = q.where(_after(keys, [sa.bindparam(f"after_{i}") for i in range(len(keys))], desc))
+    q = q.order_by(*(k.desc() if desc else k.asc() for k in keys))
+    return q.limit(sa.bindparam("limit"))
 
 
 def _token_position(token: Any, size: int) -> list[Any]:
