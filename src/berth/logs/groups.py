@@ -63,8 +63,11 @@ def _describe_groups(prefix: bool, after: bool, klass: bool, limited: bool,
     """DescribeLogGroups' (and ListLogGroups') statement for one combination of filters,
     built once: building it costs more than running it."""
     c = log_groups.c
+    # The flag as its stored integer: a Boolean column's conversion would keep Store.rows
+    # from preparing the statement.
     q = (sa.select(c.name, c.created_ms, c.retention_days, c.kms_key_id, c.log_group_class,
-                   c.deletion_protection, _STORED_BYTES.label("stored"),
+                   sa.type_coerce(c.deletion_protection, sa.Integer).label("protected"),
+                   _STORED_BYTES.label("stored"),
                    _METRIC_FILTERS.label("metric_filters"))
          .where(c.region == sa.bindparam("region")))
     if prefix:
