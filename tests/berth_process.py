@@ -96,8 +96,8 @@ class BerthProcess:
     def client(self, service: str, region: str = "us-east-1", **kw: Any) -> Any:
         kw.setdefault("aws_access_key_id", ACCESS_KEY)
         kw.setdefault("aws_secret_access_key", SECRET_KEY)
-        return boto3.client(service, endpoint_url=self.endpoint, region_name=region,
-                            config=Config(retries={"max_attempts": 1}), **kw)
+        kw.setdefault("config", Config(retries={"max_attempts": 1}))
+        return boto3.client(service, endpoint_url=self.endpoint, region_name=region, **kw)
 
     def http(self) -> httpx.Client:
         return httpx.Client(base_url=self.endpoint, timeout=30)

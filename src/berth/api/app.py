@@ -14,13 +14,13 @@ import logging
 import random
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Protocol
+from typing import Any, AsyncIterator, Awaitable, Callable, Protocol
 from urllib.parse import unquote
 
 from botocore import xform_name
 from botocore.model import OperationModel, ServiceModel
 
-from . import cors, protocol, query, sigv4, unserved
+from . import cors, eventstream, protocol, query, sigv4, unserved
 from .errors import ServiceError
 from .models import RestRouter, service_model
 from .principal import Principal
@@ -103,6 +103,11 @@ class Service:
                                                     self.model.metadata["endpointPrefix"])
         self.router = RestRouter.for_model(self.model) if self.protocol == "rest-json" else None
         self.operations = {n: self.model.operation_model(n) for n in self.model.operation_names}
+        # Operations whose output is an event stream: the member the handler hands it in.
+        self.event_streams = {n: next(k for k, m in op.output_shape.members.items()
+                                      if m.serialization.get("eventstream"))
+                              for n, op in self.operations.items()
+                              if op.has_event_stream_output}
         self._handlers: dict[str, tuple[Callable[..., Any], str] | None] = {}
 
     def handler(self, operation: str) -> tuple[Callable[..., Any], str] | None:
@@ -154,6 +159,7 @@ class _Response:
     status: int
     headers: list[tuple[bytes, bytes]]
     body: bytes
+    stream: AsyncIterator[bytes] | None = None   # an event stream's encoded messages
 
 
 class ApiApp:
@@ -214,7 +220,10 @@ class ApiApp:
                 status=500), headers, scope, request_id)
         response.headers.append((b"x-amzn-requestid", request_id.encode()))
         response.headers.extend(cors.response_headers(headers))
-        await _send(send, response)
+        if response.stream is not None:
+            await _send_stream(send, receive, response)
+        else:
+            await _send(send, response)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         """Providers with background work (reconcilers, dispatchers, workers) define
@@ -326,6 +335,14 @@ class ApiApp:
         if svc.protocol == "query":
             return _Response(200, [(b"content-type", query.CONTENT_TYPE)],
                              query.serialize(svc.model, op, result, request_id))
+        if op.name in svc.event_streams:
+            member = svc.event_streams[op.name]
+            stream = result[member]
+            if svc.protocol == "json":   # the output's other members come first
+                stream = _prepend(eventstream.initial_response(
+                    {k: v for k, v in result.items() if k != member}), stream)
+            return _Response(200, [(b"content-type", b"application/vnd.amazon.eventstream")],
+                             b"", stream=stream)
         if svc.protocol == "json":
             return _Response(200, [(b"content-type", b"application/x-amz-json-1.1")],
                              protocol.dumps(result))
@@ -431,3 +448,44 @@ async def _send(send: Send, response: _Response) -> None:
     await send({"type": "http.response.body", "body": response.body})
 
 
+async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    try:
+        yield first
+        async for chunk in rest:
+            yield chunk
+    finally:
+        aclose = getattr(rest, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+async def _send_stream(send: Send, receive: Receive, response: _Response) -> None:
+    """An event stream: its messages as they come, until it ends or the client goes away
+    (which closes the stream, so its producer stops)."""
+    assert response.stream is not None
+    stream = response.stream
+    await send({"type": "http.response.start", "status": response.status,
+                "headers": response.headers})
+
+    async def pump() -> None:
+        async for chunk in stream:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+
+    async def disconnected() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    pumping, watching = asyncio.ensure_future(pump()), asyncio.ensure_future(disconnected())
+    try:
+        done, _ = await asyncio.wait({pumping, watching}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (pumping, watching):
+            task.cancel()
+        await asyncio.gather(pumping, watching, return_exceptions=True)
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            await aclose()
+    if pumping in done:
+        if pumping.exception() is not None:     # the producer failed: end what was sent
+            log.error("event stream failed", exc_info=pumping.exception())
+        await send({"type": "http.response.body", "body": b"", "more_body": False})

@@ -14,6 +14,7 @@ from .events import LogEvents
 from .exports import ExportTasks
 from .fields import LogFields
 from .groups import LogGroups
+from .live_tail import LiveTail
 from .metric_filters import MetricFilters
 from .policies import Policies
 from .queries import Queries
@@ -28,7 +29,7 @@ from .tags import LogTags
 
 class LogsService(LogGroups, LogStreams, LogEvents, LogSearch, LogTags, MetricFilters,
                   Subscriptions, Policies, Destinations, Queries, QueryDefinitions,
-                  LogFields, ExportTasks):
+                  LogFields, ExportTasks, LiveTail):
     def __init__(self, store: Store, settings: Settings) -> None:
         self.store = store
         self.settings = settings
