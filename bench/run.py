@@ -21,8 +21,8 @@ if str(ROOT) not in sys.path:  # so `bench.*` imports (also in spawned client pr
 # Every bench module: bench/<name>.py with run(**options). If it returns an object with
 # `renderables` (and `valid`, `targets_met`), run.py prints those; anything else means the module
 # printed its own table. Options a module has no use for it must accept and ignore (**_).
-BENCHES = ["api", "invoke", "sandbox", "placement", "placement_api", "chaos", "callback",
-           "mesos_driver"]
+BENCHES = ["api", "reads", "invoke", "sandbox", "placement", "placement_api", "chaos",
+           "callback", "mesos_driver"]
 
 
 def main(argv: list[str] | None = None) -> int:
