@@ -368,6 +368,17 @@ class Run:
     server_cpu_us: float  # server CPU time per completed request in the window
 
 
+def median_run(runs: list[Run] | None) -> Run | None:
+    """The median of several runs of one config (errors summed), or None if none ran."""
+    if not runs:
+        return None
+    return Run(statistics.median(r.reqs for r in runs),
+               statistics.median(r.p50_ms for r in runs),
+               statistics.median(r.p99_ms for r in runs), sum(r.errors for r in runs),
+               next((r.error_sample for r in runs if r.error_sample), None),
+               statistics.median(r.server_cpu_us for r in runs))
+
+
 def _percentile(sorted_values: list[float], q: float) -> float:
     """Nearest-rank percentile."""
     if not sorted_values:
@@ -492,15 +503,7 @@ def run(duration: float = 2.0, warmup: float = 0.5, runs: int = 2) -> Result:
     error_notes: list[str] = []
 
     def summary(key: tuple[str, str, int]) -> Run | None:
-        runs_ = results.get(key)
-        if not runs_:
-            return None
-        return Run(statistics.median(r.reqs for r in runs_),
-                   statistics.median(r.p50_ms for r in runs_),
-                   statistics.median(r.p99_ms for r in runs_),
-                   sum(r.errors for r in runs_),
-                   next((r.error_sample for r in runs_ if r.error_sample), None),
-                   statistics.median(r.server_cpu_us for r in runs_))
+        return median_run(results.get(key))
 
     for op in OPERATIONS:
         for clients in CLIENT_COUNTS:

@@ -21,7 +21,6 @@ import io
 import json
 import os
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -38,7 +37,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.api import (ClientPool, Result, Run, Target, _cpu_model, _loadavg,  # noqa: E402
-                       make_console, measure_job, start_berth, start_moto)
+                       make_console, measure_job, median_run, start_berth, start_moto)
 
 REGION, ACCOUNT = "us-east-1", "000000000000"
 TARGET_RATIO = 5.0
@@ -450,25 +449,15 @@ def run(duration: float = 1.0, warmup: float = 0.3, runs: int = 2,
     for name, justify in (("service", "left"), ("operation", "left"), ("berth req/s", "right"),
                           ("moto req/s", "right"), ("ratio", "right"), ("berth p50 ms", "right"),
                           ("berth p99 ms", "right"), ("moto p50 ms", "right"),
-                          ("target", "left")):
+                          ("srv CPU µs/req berth / moto", "right"), ("target", "left")):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     targets_met, valid = True, True
     notes: list[str] = []
 
-    def median(key: tuple[str, str]) -> Run | None:
-        got = results.get(key)
-        if not got:
-            return None
-        return Run(statistics.median(r.reqs for r in got),
-                   statistics.median(r.p50_ms for r in got),
-                   statistics.median(r.p99_ms for r in got), sum(r.errors for r in got),
-                   next((r.error_sample for r in got if r.error_sample), None),
-                   statistics.median(r.server_cpu_us for r in got))
-
     ratios = []
     for spec in specs:
         key = spec.operation + spec.service
-        b, m = median(("berth", key)), median(("moto", key))
+        b, m = median_run(results.get(("berth", key))), median_run(results.get(("moto", key)))
         for who, run_ in (("berth", b), ("moto", m)):
             if run_ is not None and run_.errors:
                 valid = False
@@ -492,16 +481,17 @@ def run(duration: float = 1.0, warmup: float = 0.3, runs: int = 2,
         else:
             mark = Text("no peer" if b is not None else "berth: not run", style="yellow")
             shown = Text("—")
+        cpu = " / ".join(f"{r.server_cpu_us:,.0f}" if r else "—" for r in (b, m))
         table.add_row(spec.service, spec.operation,
                       f"{b.reqs:,.0f}" if b else "—", f"{m.reqs:,.0f}" if m else "—", shown,
                       f"{b.p50_ms:.2f}" if b else "—", f"{b.p99_ms:.2f}" if b else "—",
-                      f"{m.p50_ms:.2f}" if m else "—", mark)
+                      f"{m.p50_ms:.2f}" if m else "—", cpu, mark)
     unserved = unserved_reads()
     for service in sorted(unserved):
         if only and service not in only:
             continue
         for name in unserved[service]:
-            table.add_row(service, name, "—", "", "", "", "", "",
+            table.add_row(service, name, "—", "", "", "", "", "", "",
                           Text("not served by berth", style="dim"))
     context = Text(
         f"machine: {os.cpu_count()} CPUs ({_cpu_model()}), load avg {load_before} before / "

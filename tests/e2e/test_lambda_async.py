@@ -12,13 +12,14 @@ import json
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from berth_process import BerthProcess
 from botocore.exceptions import ClientError
+from function_logs import logged, wait_for
 from lambda_packages import create_python, python_zip
 from postgres import private_database
 
@@ -84,32 +85,7 @@ def make(lam: Any, code: str = APP, **env: str) -> str:
 
 
 def lines(logs: Any, name: str, prefix: str) -> list[tuple[int, Any]]:
-    """(timestamp, parsed JSON) of every `prefix {...}` line the function logged."""
-    out: list[tuple[int, Any]] = []
-    kw: dict[str, Any] = {"logGroupName": f"/aws/lambda/{name}"}
-    for _ in range(50):
-        try:
-            page = logs.filter_log_events(**kw)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ResourceNotFoundException":
-                return []
-            raise
-        out += [(e["timestamp"], json.loads(e["message"][len(prefix) + 1:]))
-                for e in page["events"] if e["message"].startswith(prefix + " ")]
-        if not page.get("nextToken"):
-            break
-        kw["nextToken"] = page["nextToken"]
-    return sorted(out, key=lambda item: item[0])
-
-
-def wait_for(fetch: Callable[[], list[Any]], done: Callable[[list[Any]], bool],
-             timeout: float = 15) -> list[Any]:
-    deadline = time.monotonic() + timeout
-    got = fetch()
-    while not done(got) and time.monotonic() < deadline:
-        time.sleep(0.2)
-        got = fetch()
-    return got
+    return logged(logs, name, prefix)
 
 
 def runs(logs: Any, name: str, tag: str) -> list[tuple[int, Any]]:

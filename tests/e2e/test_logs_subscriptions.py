@@ -8,12 +8,11 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 from berth_process import BerthProcess, error_of
-from botocore.exceptions import ClientError
+from function_logs import logged, wait_for
 from lambda_packages import create_python, python_zip
 
 ACCOUNT, REGION = "000000000000", "us-east-1"
@@ -53,31 +52,7 @@ def group_with_stream(logs: Any) -> tuple[str, str]:
 
 def received(logs: Any, function: str) -> list[dict[str, Any]]:
     """Every payload the function logged, decoded."""
-    out: list[dict[str, Any]] = []
-    kw: dict[str, Any] = {"logGroupName": f"/aws/lambda/{function}"}
-    for _ in range(50):
-        try:
-            page = logs.filter_log_events(**kw)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ResourceNotFoundException":
-                return []
-            raise
-        out += [json.loads(e["message"][len("AWSLOGS "):]) for e in page["events"]
-                if e["message"].startswith("AWSLOGS ")]
-        if not page.get("nextToken"):
-            return out
-        kw["nextToken"] = page["nextToken"]
-    return out
-
-
-def wait_for(fetch: Callable[[], list[Any]], done: Callable[[list[Any]], bool],
-             timeout: float = 30) -> list[Any]:
-    deadline = time.monotonic() + timeout
-    got = fetch()
-    while not done(got) and time.monotonic() < deadline:
-        time.sleep(0.2)
-        got = fetch()
-    return got
+    return [line for _, line in logged(logs, function, "AWSLOGS")]
 
 
 def test_matching_events_reach_the_function_in_awslogs_payload(lam: Any, logs: Any) -> None:

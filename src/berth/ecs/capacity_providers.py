@@ -17,12 +17,17 @@ from ..state.store import Store
 from . import arns, errors, paging
 from .clock import now
 from .lookup import get_cluster
+from .quick_lookup import active_cluster
 from .schema import capacity_providers, clusters
 from .tags import tag_list, tag_map
 
 FARGATE = ("FARGATE", "FARGATE_SPOT")
 _RESERVED_PREFIXES = ("aws", "ecs", "fargate")
 _t = capacity_providers
+
+
+# A region's providers, built once (see Store.records); there are few of them.
+_PROVIDERS = sa.select(_t).where(_t.c.region == sa.bindparam("region")).order_by(_t.c.name)
 
 
 def provider_arn(region: str, account: str, name: str) -> str:
@@ -45,6 +50,15 @@ def _view(row: Any, include_tags: bool = True) -> dict[str, Any]:
     if include_tags:
         view["tags"] = tag_list(row.tags or {})
     return view
+
+
+def _active(conn: sa.Connection, region: str, name: str) -> Any:
+    """The ACTIVE provider of that name, or ECS's error."""
+    row = conn.execute(sa.select(_t).where(_t.c.region == region, _t.c.name == name)).first()
+    if row is None or row.status != "ACTIVE":
+        raise errors.invalid("The specified capacity provider does not exist. Specify a "
+                             "valid name or ARN and try again.")
+    return row
 
 
 def _builtin(region: str, account: str, name: str) -> dict[str, Any]:
@@ -157,17 +171,11 @@ class CapacityProviders:
                                     ) -> dict[str, Any]:
         include_tags = "TAGS" in (req.get("include") or [])
         wanted = [provider_name(p) for p in req.get("capacityProviders") or []]
-        with self.store.read() as conn:
-            q = sa.select(_t).where(_t.c.region == ctx.region)
-            if wanted:
-                q = q.where(_t.c.name.in_(wanted))
-            else:
-                q = q.where(_t.c.status == "ACTIVE")
-            if req.get("cluster"):
-                q = q.where(sa.or_(_t.c.cluster.is_(None),
-                                   _t.c.cluster == get_cluster(conn, ctx.region,
-                                                               req["cluster"]).name))
-            rows = {r.name: r for r in conn.execute(q.order_by(_t.c.name))}
+        cluster = active_cluster(self.store, ctx.region, req["cluster"]).name \
+            if req.get("cluster") else None
+        rows = {r.name: r for r in self.store.records(_PROVIDERS, {"region": ctx.region})
+                if (r.name in wanted if wanted else r.status == "ACTIVE")
+                and (cluster is None or r.cluster in (None, cluster))}
         found: list[dict[str, Any]] = []
         failures = []
         for name in wanted or [*FARGATE, *rows]:
@@ -195,11 +203,7 @@ class CapacityProviders:
                                  ) -> dict[str, Any]:
         name = provider_name(req["name"])
         with self.store.write() as conn:
-            row = conn.execute(sa.select(_t).where(_t.c.region == ctx.region,
-                                                   _t.c.name == name)).first()
-            if row is None or row.status != "ACTIVE":
-                raise errors.invalid("The specified capacity provider does not exist. Specify "
-                                     "a valid name or ARN and try again.")
+            row = _active(conn, ctx.region, name)
             config = dict(row.config or {})
             asg = req.get("autoScalingGroupProvider")
             if asg:
@@ -230,11 +234,7 @@ class CapacityProviders:
                                  ) -> dict[str, Any]:
         name = provider_name(req["capacityProvider"])
         with self.store.write() as conn:
-            row = conn.execute(sa.select(_t).where(_t.c.region == ctx.region,
-                                                   _t.c.name == name)).first()
-            if row is None or row.status != "ACTIVE":
-                raise errors.invalid("The specified capacity provider does not exist. Specify "
-                                     "a valid name or ARN and try again.")
+            _active(conn, ctx.region, name)
             for cluster, providers in conn.execute(sa.select(
                     clusters.c.name, clusters.c.capacity_providers).where(
                     clusters.c.region == ctx.region, clusters.c.status == "ACTIVE")):

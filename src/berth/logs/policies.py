@@ -17,7 +17,7 @@ from ..api.errors import ServiceError
 from ..state.store import Store
 from .arns import group_arn, resolve_group
 from .clock import now_ms
-from .groups import get_group
+from .groups import get_group, quick_group
 from .metric_filters import limit_exceeded
 from .schema import log_account_policies, log_group_policies, log_resource_policies
 from .tokens import keyset_page
@@ -41,6 +41,12 @@ def check_json(document: str, what: str = "policy document") -> None:
 
 def policy_missing(name: str) -> ServiceError:
     return ServiceError("ResourceNotFoundException", f"Policy with name [{name}] does not exist.")
+
+
+_GROUP_POLICY = sa.select(log_group_policies).where(
+    log_group_policies.c.region == sa.bindparam("region"),
+    log_group_policies.c.group_name == sa.bindparam("group"),
+    log_group_policies.c.kind == sa.bindparam("kind"))
 
 
 def _resource_policies(region: bool, resource: bool = False, scoped: bool = False,
@@ -293,11 +299,10 @@ class Policies:
 
     def _group_policy(self, ctx: RequestContext, ident: str, kind: str) -> Any:
         group = resolve_group(ctx, {"logGroupIdentifier": ident})
-        t = log_group_policies
-        with self.store.read() as conn:
-            get_group(conn, ctx.region, group)
-            return conn.execute(sa.select(t).where(
-                t.c.region == ctx.region, t.c.group_name == group, t.c.kind == kind)).first()
+        quick_group(self.store, ctx.region, group)
+        rows = self.store.records(_GROUP_POLICY, {"region": ctx.region, "group": group,
+                                                  "kind": kind})
+        return rows[0] if rows else None
 
     def _delete_group_policy(self, ctx: RequestContext, ident: str, kind: str) -> bool:
         group = resolve_group(ctx, {"logGroupIdentifier": ident})

@@ -22,6 +22,15 @@ MAX_GROUPS = 50
 _t = log_queries
 
 
+# The reads of DescribeQueries and GetQueryResults, built once (see Store.records).
+_QUERY = sa.select(_t).where(_t.c.id == sa.bindparam("id"), _t.c.region == sa.bindparam("region"))
+_NEWEST_FIRST = {before: sa.select(_t).where(_t.c.region == sa.bindparam("region")).where(
+    sa.tuple_(_t.c.created_ms, _t.c.id) < sa.tuple_(sa.bindparam("before_ms"),
+                                                   sa.bindparam("before_id"))
+    if before else sa.true()).order_by(_t.c.created_ms.desc(), _t.c.id.desc())
+    for before in (False, True)}
+
+
 def invalid(message: str) -> ServiceError:
     return ServiceError("InvalidParameterException", message)
 
@@ -98,11 +107,7 @@ class Queries:
 
     @quick_read
     def get_query_results(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-        with self.store.read() as conn:
-            row = conn.execute(sa.select(_t).where(
-                _t.c.id == req["queryId"], _t.c.region == ctx.region)).first()
-        if row is None:
-            raise query_missing()
+        row = self._query(ctx, req["queryId"])
         status = effective_status(row, clock.now_ms())
         results = (row.results or []) if status == "Complete" else []
         stats = {"recordsMatched": 0.0, "recordsScanned": 0.0, "bytesScanned": 0.0,
@@ -129,13 +134,12 @@ class Queries:
             return {"queries": []}
         limit = req.get("maxResults", 1000)
         after = decode_token(req.get("nextToken"))
-        q = sa.select(_t).where(_t.c.region == ctx.region)
+        params: dict[str, Any] = {"region": ctx.region}
         if after is not None:
             if not (isinstance(after, list) and len(after) == 2):
                 raise invalid("The specified nextToken is invalid.")
-            q = q.where(sa.tuple_(_t.c.created_ms, _t.c.id) < sa.tuple_(*after))
-        with self.store.read() as conn:
-            rows = conn.execute(q.order_by(_t.c.created_ms.desc(), _t.c.id.desc())).all()
+            params["before_ms"], params["before_id"] = after
+        rows = self.store.records(_NEWEST_FIRST[after is not None], params)
         now = clock.now_ms()
         group, status = req.get("logGroupName"), req.get("status")
         picked = [r for r in rows if (group is None or group in r.group_names)
@@ -149,14 +153,16 @@ class Queries:
             out["nextToken"] = encode_token([last.created_ms, last.id])
         return out
 
+    def _query(self, ctx: RequestContext, query_id: str) -> Any:
+        rows = self.store.records(_QUERY, {"id": query_id, "region": ctx.region})
+        if not rows:
+            raise query_missing()
+        return rows[0]
+
     @quick_read
     def list_log_groups_for_query(self, ctx: RequestContext, req: dict[str, Any]
                                   ) -> dict[str, Any]:
-        with self.store.read() as conn:
-            row = conn.execute(sa.select(_t.c.group_names).where(
-                _t.c.id == req["queryId"], _t.c.region == ctx.region)).first()
-        if row is None:
-            raise query_missing()
+        row = self._query(ctx, req["queryId"])
         limit = req.get("maxResults", 50)
         after = decode_token(req.get("nextToken")) or 0
         if not isinstance(after, int):

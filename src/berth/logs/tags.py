@@ -19,6 +19,12 @@ MAX_TAGS = 50
 Resource = tuple[sa.Table, dict[str, str]]
 
 
+# A taggable row's tags by its key, built once (see Store.records).
+_TAGS = {t.name: sa.select(t.c.tags).where(t.c.region == sa.bindparam("region"),
+                                           t.c.name == sa.bindparam("name"))
+         for t in (log_groups, log_destinations)}
+
+
 class LogTags:
     store: Store
 
@@ -66,12 +72,10 @@ class LogTags:
 
     def _tags(self, resource: Resource) -> dict[str, str]:
         table, key = resource
-        with self.store.read() as conn:
-            row = conn.execute(sa.select(table.c.tags).where(
-                *(table.c[k] == v for k, v in key.items()))).first()
-        if row is None:
+        rows = self.store.records(_TAGS[table.name], key)
+        if not rows:
             raise self._missing(table)
-        return dict(row.tags or {})
+        return dict(rows[0].tags or {})
 
     def _update(self, resource: Resource, set_tags: dict[str, str] | None = None,
                 drop: list[str] | None = None,
