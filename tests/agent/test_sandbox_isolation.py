@@ -28,14 +28,17 @@ def _write(path):
     return "ok"
 
 def handler(event, context):
+    # The code's directory: /var/task in a sandbox, the unpacked tree itself in the process
+    # fallback (which has no /var/task unless the host happens to).
+    task = os.environ["LAMBDA_TASK_ROOT"]
     st = os.statvfs("/tmp")
     return {
         "pid": os.getpid(), "procs": sorted(p for p in os.listdir("/proc") if p.isdigit()),
         "uid": os.getuid(), "gid": os.getgid(), "host": socket.gethostname(),
-        "root": sorted(os.listdir("/")), "cwd": os.getcwd(), "task": os.listdir("/var/task"),
+        "root": sorted(os.listdir("/")), "cwd": os.getcwd(), "task": os.listdir(task),
         "tmp_mb": st.f_blocks * st.f_frsize // (1024 * 1024),
-        "own_code": _try(lambda: open("/var/task/app.py").read()[:5]),
-        "write_task": _try(lambda: _write("/var/task/new")),
+        "own_code": _try(lambda: open(task + "/app.py").read()[:5]),
+        "write_task": _try(lambda: _write(task + "/new")),
         "write_root": _try(lambda: _write("/new")),
         "shadow": _try(lambda: open("/etc/shadow").read()[:5]),
         "seen": {p: os.path.exists(p) for p in event.get("paths", [])},
@@ -199,6 +202,7 @@ def test_the_process_fallback_runs_the_same_functions_without_namespaces(
         assert "disabled by configuration" in worker.driver.isolation.summary()
         out = await call(worker, config("fallback"), tree)
         assert out["pid"] > 2 and out["env_task"] == str(tree) == out["cwd"]
+        assert "app.py" in out["task"] and out["own_code"] == "\nimpo"
         assert out["tmpdir"] and out["tmpdir"].startswith(str(tmp_path))
         assert out["uid"] == os.getuid()
 
