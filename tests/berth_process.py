@@ -52,7 +52,9 @@ class BerthProcess:
     """One `berth server` (or `berth up`) process on a free port with its own data dir."""
 
     def __init__(self, data_dir: Path, command: str = "server",
-                 database_url: str | None = None, extra_args: tuple[str, ...] = ()) -> None:
+                 database_url: str | None = None, extra_args: tuple[str, ...] = (),
+                 env: dict[str, str] | None = None) -> None:
+        """`env`: variables for the process besides this one's (BERTH_* settings)."""
         self.data_dir = data_dir
         self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
@@ -60,6 +62,7 @@ class BerthProcess:
                      "--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY, *extra_args]
         if database_url:
             self.args += ["--database-url", database_url]
+        self.extra_env = dict(env or {})
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir.parent / f"{data_dir.name}.log"
 
@@ -67,7 +70,8 @@ class BerthProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT,
-                                     start_new_session=True)
+                                     start_new_session=True,
+                                     env={**os.environ, **self.extra_env})
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -9,6 +9,7 @@ from types import FrameType
 import uvicorn
 
 from .api.app import ApiApp, Service
+from .api.body import BodyBudget, BodyLimits
 from .api.http import HttpProtocol
 from .config import Settings
 from .console.app import PREFIX as CONSOLE_PREFIX
@@ -51,14 +52,16 @@ def build_app(settings: Settings) -> tuple[ApiApp, Store]:
     keys = {settings.access_key: settings.secret_key}
     ecs = next(s.provider for s in services if s.name == "ecs")
     sts = next(s.provider for s in services if s.name == "sts")
+    limits = BodyLimits(BodyBudget(settings.api_body_memory_mb * 1024 * 1024),
+                        settings.http_body_timeout)
     mounts = {
         LAMBDA_PREFIX: code_download_app(settings, store),
-        ECS_AGENT_PREFIX: ecs.agent_channel(keys.get),
+        ECS_AGENT_PREFIX: ecs.agent_channel(keys.get, limits),
         CONSOLE_PREFIX: console_app(),
     }
     app = ApiApp(services, Keys(settings.access_key or "", settings.secret_key or "",
                                 settings.account_id, sts.sessions),
-                 settings.account_id, mounts=mounts)
+                 settings.account_id, limits, mounts=mounts)
     return app, store
 
 

@@ -386,3 +386,36 @@ def test_without_a_worker_invoke_is_a_clear_error(berth: BerthProcess) -> None:
     assert err.value.response["Error"]["Code"] == "ServiceException"
     assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
     assert "No function worker is available" in err.value.response["Error"]["Message"]
+
+
+def test_a_captured_invoke_replayed_with_another_body_is_refused(berth_up: BerthProcess,
+                                                                 lam: Any) -> None:
+    """Issue 10: the victim's signed Invoke, its body's hash declared in
+    X-Amz-Content-SHA256, replayed with another body, made the function return the
+    attacker's answer."""
+    import hashlib
+    import http.client
+
+    from berth_process import ACCESS_KEY, SECRET_KEY
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+    name = create(lam, files={"app.py": "def handler(event, context):\n    return event\n"})
+    path = f"/2015-03-31/functions/{name}/invocations"
+    benign = b'{"id":"benign"}'
+    req = AWSRequest("POST", berth_up.endpoint + path, data=benign)
+    SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY), "lambda", "us-east-1").add_auth(req)
+    captured = {**dict(req.headers), "X-Amz-Content-SHA256": hashlib.sha256(benign).hexdigest()}
+    conn = http.client.HTTPConnection("127.0.0.1", berth_up.port, timeout=30)
+    try:
+        conn.request("POST", path, body=b'{"ok":"EVIL"}', headers=captured)
+        resp = conn.getresponse()
+        answer = resp.read()
+        assert resp.status == 403, answer
+        assert resp.getheader("x-amzn-errortype") == "InvalidSignatureException"
+        assert b"EVIL" not in answer
+        conn.request("POST", path, body=benign, headers=captured)    # as the victim signed it
+        resp = conn.getresponse()
+        assert (resp.status, json.loads(resp.read())) == (200, {"id": "benign"})
+    finally:
+        conn.close()

@@ -21,6 +21,7 @@ from botocore import xform_name
 from botocore.model import OperationModel, ServiceModel
 
 from . import cors, eventstream, protocol, query, sigv4, unserved
+from .body import BodyLimits, ClientGone, RequestBody
 from .errors import ServiceError
 from .models import RestRouter, service_model
 from .principal import Principal
@@ -83,13 +84,15 @@ _UUID_VARIANT = {c: "89ab"[int(c, 16) & 3] for c in "0123456789abcdef"}
 
 @dataclass
 class Service:
-    """A service berth serves: its botocore name, the provider with its operations, and the
-    error code the service uses for input that breaks the model's constraints."""
+    """A service berth serves: its botocore name, the provider with its operations, the
+    error code the service uses for input that breaks the model's constraints, and what its
+    signatures may name in place of the body's hash (nothing but S3's may)."""
 
     name: str
     provider: Any
     validation_code: str = "InvalidParameterException"
     max_body: int = 6 * 1024 * 1024
+    payload_policy: sigv4.PayloadPolicy = sigv4.BODY_SIGNED
     inline_quick_calls: bool = False    # the store is embedded: quick calls run inline
     writer_busy: Callable[[], bool] = lambda: False     # whether the store's writer is taken
     amendments: Amendments = field(default_factory=dict)    # see validation.Amendments
@@ -164,18 +167,18 @@ class _Response:
 
 class ApiApp:
     def __init__(self, services: list[Service], keys: KeyStore, account_id: str,
-                 mounts: dict[str, ASGIApp] | None = None) -> None:
-        """`keys` knows the access keys that may sign, and who each names. `mounts` maps
-        path prefixes to berth's own (non-AWS) ASGI apps, such as the Lambda code download
-        and the ECS agent channel."""
+                 body_limits: BodyLimits, mounts: dict[str, ASGIApp] | None = None) -> None:
+        """`keys` knows the access keys that may sign, and who each names; `body_limits`
+        bound the request bodies in flight. `mounts` maps path prefixes to berth's own
+        (non-AWS) ASGI apps, such as the Lambda code download and the ECS agent channel."""
         self.services = services
         self.keys = keys
+        self.body_limits = body_limits
         # Operations that block (store writes, most reads) run here, off the event loop.
         self._workers = ThreadPoolExecutor(_WORKERS, thread_name_prefix="berth-api")
         self.account_id = account_id
         self.mounts = dict(mounts or {})
         self.mount_prefixes = tuple(self.mounts)
-        self.max_body = max((s.max_body for s in services), default=1024 * 1024)
         self.by_target: dict[str, Service] = {}
         self.rest: list[Service] = []
         self.by_signing_name = {svc.signing_name: svc for svc in services}
@@ -205,12 +208,13 @@ class ApiApp:
                 (b"x-amzn-requestid", request_id.encode()), (b"content-length", b"0")], b""))
             return
         svc: Service | None = None
+        body = RequestBody(receive, headers, self.body_limits)
         try:
             route = self._route(method, path, scope, headers)
             svc = route[0] if route else None
-            limit = svc.max_body if svc else self.max_body
-            body = await read_body(receive, headers, limit)
             response = await self._handle(route, scope, headers, body, request_id)
+        except ClientGone:
+            return
         except ServiceError as exc:
             response = _error_response(svc, exc, headers, scope, request_id)
         except Exception:
@@ -218,6 +222,8 @@ class ApiApp:
             response = _error_response(svc, ServiceError(
                 "InternalFailure", f"An internal error occurred (request {request_id}).",
                 status=500), headers, scope, request_id)
+        finally:
+            body.release()
         response.headers.append((b"x-amzn-requestid", request_id.encode()))
         response.headers.extend(cors.response_headers(headers))
         if response.stream is not None:
@@ -279,17 +285,21 @@ class ApiApp:
         return None
 
     async def _handle(self, route: tuple[Service, OperationModel | None, dict[str, str]] | None,
-                      scope: Scope, headers: dict[str, str], body: bytes,
+                      scope: Scope, headers: dict[str, str], request_body: RequestBody,
                       request_id: str) -> _Response:
         raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
         raw_query = scope.get("query_string", b"").decode("latin-1")
         # Authenticate before anything else, as AWS does: an unsigned probe learns nothing.
+        # All that the headers decide is refused before a byte of the body is read: an
+        # unserved service and an unknown operation too, once the caller's key and date
+        # have passed.
         token = headers.get("x-amz-security-token") or _query_value(
             raw_query, "X-Amz-Security-Token")
-        identity = sigv4.verify(scope["method"], raw_path.split("?", 1)[0], raw_query,
-                                headers, body, lambda key: self.keys.secret(key, token))
-        if identity.service not in self.by_signing_name:
-            raise ServiceError(unserved.CODE, unserved.message(identity.service, self.served),
+        pending = sigv4.check(scope["method"], raw_path.split("?", 1)[0], raw_query, headers,
+                              lambda key: self.keys.secret(key, token),
+                              policy=route[0].payload_policy if route else sigv4.BODY_SIGNED)
+        if pending.service not in self.by_signing_name:
+            raise ServiceError(unserved.CODE, unserved.message(pending.service, self.served),
                                status=unserved.STATUS)
         if route is None:
             target = headers.get("x-amz-target")
@@ -299,6 +309,9 @@ class ApiApp:
                                f"No operation matches {scope['method']} {scope['path']}",
                                status=404)
         svc, op, groups = route
+        sigv4.check_scope(pending.service, svc.signing_name)
+        body = await request_body.read(svc.max_body, throttled=lambda: _throttled(svc))
+        identity = pending.verify(request_body.sha256)
         if svc.protocol == "query":
             pairs = query.form_pairs(body) if scope["method"] == "POST" else \
                 query.form_pairs(raw_query.encode("latin-1"))
@@ -352,25 +365,15 @@ class ApiApp:
         return _Response(status, hdrs, payload)
 
 
-async def read_body(receive: Receive, headers: dict[str, str], limit: int) -> bytes:
-    """The request body, refused with a 413 past `limit` bytes (declared or received)."""
-    declared = headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise ServiceError("RequestEntityTooLargeException",
-                           f"Request must be smaller than {limit} bytes.", status=413)
-    chunks, size = [], 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise asyncio.CancelledError
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise ServiceError("RequestEntityTooLargeException",
-                               f"Request must be smaller than {limit} bytes.", status=413)
-        chunks.append(chunk)
-        if not message.get("more_body"):
-            return b"".join(chunks)
+def _throttled(svc: Service) -> ServiceError:
+    """The service's own throttling error, as its model names it (every SDK retries it)."""
+    names = svc.model.shape_names
+    if "ThrottlingException" in names or "TooManyRequestsException" not in names:
+        return ServiceError("ThrottlingException", "Rate exceeded")
+    reason = svc.model.shape_for("TooManyRequestsException").members.get("Reason")
+    fields = {"Reason": "CallerRateLimitExceeded"} if reason is not None and \
+        "CallerRateLimitExceeded" in (reason.enum or []) else {}
+    return ServiceError("TooManyRequestsException", "Rate exceeded", **fields)
 
 
 def _query_value(raw_query: str, name: str) -> str | None:

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from ..api import protocol, sigv4
-from ..api.app import read_body
+from ..api.body import BodyLimits, ClientGone, RequestBody
 from ..api.errors import ServiceError
 
 if TYPE_CHECKING:
@@ -45,9 +45,11 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 class AgentChannel:
     """An ASGI app for PREFIX, mounted beside the AWS API (ApiApp `extra`)."""
 
-    def __init__(self, ecs: EcsService, lookup_secret: Callable[[str], str | None]) -> None:
+    def __init__(self, ecs: EcsService, lookup_secret: sigv4.SecretLookup,
+                 body_limits: BodyLimits) -> None:
         self.ecs = ecs
         self.lookup_secret = lookup_secret
+        self.body_limits = body_limits
         self.closing = False
 
     def close(self) -> None:
@@ -59,18 +61,22 @@ class AgentChannel:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        request_body = RequestBody(receive, headers, self.body_limits)
         try:
             if scope["path"] not in (POLL_PATH, HEALTH_PATH):
                 raise ServiceError("UnknownOperationException",
                                    f"No agent operation at {scope['path']}", status=404)
             if scope["method"] != "POST":
                 raise ServiceError("UnknownOperationException", "Use POST.", status=405)
-            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-            body = await read_body(receive, headers, MAX_BODY)
             raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
-            identity = sigv4.verify("POST", raw_path.split("?", 1)[0],
-                                    scope.get("query_string", b"").decode("latin-1"),
-                                    headers, body, self.lookup_secret)
+            pending = sigv4.check("POST", raw_path.split("?", 1)[0],
+                                  scope.get("query_string", b"").decode("latin-1"), headers,
+                                  self.lookup_secret, service="ecs")
+            body = await request_body.read(MAX_BODY, throttled=lambda: ServiceError(
+                "ThrottlingException", "Rate exceeded"))
+            request_body.release()
+            identity = pending.verify(request_body.sha256)
             if scope["path"] == HEALTH_PATH:
                 await asyncio.to_thread(self.ecs.submit_container_health, identity.region,
                                         _parse_health(body))
@@ -78,6 +84,8 @@ class AgentChannel:
             else:
                 req = _parse(body)
                 status, payload = 200, await self._poll(identity.region, req, receive)
+        except ClientGone:
+            return
         except ServiceError as exc:
             status = exc.status or 400
             payload = {"__type": exc.code, "message": exc.message}
@@ -87,6 +95,8 @@ class AgentChannel:
             log.exception("agent poll failed")
             status, payload = 500, {"__type": "InternalFailure",
                                     "message": "An internal error occurred."}
+        finally:
+            request_body.release()
         data = protocol.dumps(payload)
         await send({"type": "http.response.start", "status": status,
                     "headers": [(b"content-type", b"application/json"),

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
 from typing import Any
 
+from ..api.body import BodyLimits
+from ..api.sigv4 import SecretLookup
 from ..config import Settings
 from ..state.store import Store
 from . import schema  # noqa: F401  (registers the tables)
@@ -53,9 +54,10 @@ class EcsService(Clusters, ContainerInstances, Attributes, TaskDefinitions, Task
         self.lease = Lease(store, LEASE_NAME, ttl=max(10.0, 5 * settings.ecs_reconcile_interval))
         self._background: asyncio.Task[None] | None = None
 
-    def agent_channel(self, lookup_secret: Callable[[str], str | None]) -> AgentChannel:
+    def agent_channel(self, lookup_secret: SecretLookup, body_limits: BodyLimits
+                      ) -> AgentChannel:
         """The ASGI app agents long-poll for assignments; mount it at `AGENT_PREFIX`."""
-        return AgentChannel(self, lookup_secret)
+        return AgentChannel(self, lookup_secret, body_limits)
 
     agent_prefix = AGENT_PREFIX
 
