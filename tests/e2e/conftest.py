@@ -1,10 +1,8 @@
 """Shared fixtures for end-to-end tests: real berth processes, real clients."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Iterator
-from unittest import mock
 
 import pytest
 
@@ -17,8 +15,8 @@ def berth(request: pytest.FixtureRequest,
           tmp_path_factory: pytest.TempPathFactory) -> Iterator[BerthProcess]:
     """A `berth server` shared by one test module, with the BERTH_* settings of the module's
     `BERTH_ENV` if it has one."""
-    with mock.patch.dict(os.environ, getattr(request.module, "BERTH_ENV", {})):
-        proc = BerthProcess(tmp_path_factory.mktemp("berth") / "data").start()
+    proc = BerthProcess(tmp_path_factory.mktemp("berth") / "data",
+                        env=getattr(request.module, "BERTH_ENV", {})).start()
     yield proc
     proc.stop()
 
