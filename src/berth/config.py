@@ -45,10 +45,13 @@ class Settings:
     local_worker: bool = False
     logs_purge_interval: float = 300.0  # seconds between deletions of expired log events
     # HTTP: request bodies held in memory at once, all requests together (past it, the
-    # service's throttling error); seconds a request body may leave the server waiting
-    # between two reads.
+    # service's throttling error); seconds a request's headers may take to arrive, and a
+    # request body may leave the server waiting between two reads; connections open at
+    # once (past it, 503 at once).
     api_body_memory_mb: int = 256
+    http_header_timeout: float = 10.0
     http_body_timeout: float = 10.0
+    http_max_connections: int = 1000
     # ECS control plane: an agent silent this long is marked agentConnected=false; after the
     # grace period more its tasks are stopped (services replace them). Seconds.
     ecs_agent_timeout: float = 30.0
@@ -117,7 +120,8 @@ class Settings:
         for name, kind in (("host", str), ("port", int), ("data_dir", Path),
                            ("database_url", str), ("access_key", str),
                            ("secret_key", str), ("region", str), ("account_id", str),
-                           ("api_body_memory_mb", int), ("http_body_timeout", float),
+                           ("api_body_memory_mb", int), ("http_header_timeout", float),
+                           ("http_body_timeout", float), ("http_max_connections", int),
                            ("ecs_agent_timeout", float), ("ecs_agent_grace", float),
                            ("ecs_reconcile_interval", float), ("ecs_task_stable_after", float),
                            ("ecs_restart_delay", float), ("ecs_restart_delay_max", float),

@@ -1,6 +1,7 @@
 """The control plane process: settings → store → services → one ASGI app on uvicorn."""
 from __future__ import annotations
 
+import functools
 import logging
 import signal
 from collections.abc import Callable
@@ -10,7 +11,7 @@ import uvicorn
 
 from .api.app import ApiApp, Service
 from .api.body import BodyBudget, BodyLimits
-from .api.http import HttpProtocol
+from .api.http import ConnectionLimits, HttpProtocol
 from .config import Settings
 from .console.app import PREFIX as CONSOLE_PREFIX
 from .console.app import console_app
@@ -68,8 +69,11 @@ def build_app(settings: Settings) -> tuple[ApiApp, Store]:
 def serve(settings: Settings) -> None:
     app, store = build_app(settings)
     (settings.data_dir / "endpoint").write_text(settings.endpoint + "\n")
+    protocol = functools.partial(HttpProtocol, limits=ConnectionLimits(
+        settings.http_header_timeout, settings.http_max_connections))
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning",
-                            access_log=False, lifespan="on", loop="uvloop", http=HttpProtocol,
+                            access_log=False, lifespan="on", loop="uvloop",
+                            http=protocol,  # type: ignore[arg-type]
                             proxy_headers=False)
     agent = _local_agent(settings) if settings.local_worker else None
     channel = app.mounts[ECS_AGENT_PREFIX]

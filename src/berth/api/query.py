@@ -31,6 +31,7 @@ AUTH_CODES = {
     "AccessDeniedException": "AccessDenied",
     "UnknownOperationException": "InvalidAction",
     "RequestEntityTooLargeException": "RequestEntityTooLarge",
+    "ThrottlingException": "Throttling",
     "InternalFailure": "InternalFailure",
 }
 
