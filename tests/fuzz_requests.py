@@ -30,7 +30,7 @@ from botocore.model import OperationModel, Shape
 
 from berth.api.models import service_model
 
-SERVICES = ("logs", "ecs", "lambda")
+SERVICES = ("logs", "ecs", "lambda", "sts")
 MOUNT_PATHS = ("/_berth/agent/v1/poll", "/_berth/agent/v1/health", "/_berth/agent/v1/x",
                "/_berth/lambda/code/", "/console/", "/console/../../etc/passwd",
                "/console/index.html")
@@ -47,7 +47,14 @@ class Case:
 @dataclass
 class Outcome:
     status: int | None  # None: no answer (connection closed or reset first)
-    head: bytes
+    head: bytes         # the answer's first bytes
+
+    @property
+    def server_error(self) -> bool:
+        """A 5xx, except berth's deliberate 501 NotImplemented for a service it does not
+        serve (api/unserved.py), which a request scoped to such a service gets."""
+        return self.status is not None and self.status >= 500 and not (
+            self.status == 501 and b"NotImplemented" in self.head)
 
 
 class Fuzzer:
@@ -60,12 +67,15 @@ class Fuzzer:
         self.rng = random.Random(seed)
         self.json_ops: list[tuple[str, str, OperationModel]] = []
         self.rest_ops: list[OperationModel] = []
+        self.query_ops: list[tuple[str, OperationModel]] = []
         for name in SERVICES:
             model = service_model(name)
             for op_name in model.operation_names:
                 op = model.operation_model(op_name)
                 if model.metadata["protocol"] == "json":
                     self.json_ops.append((name, model.metadata["targetPrefix"], op))
+                elif model.metadata["protocol"] == "query":
+                    self.query_ops.append((name, op))
                 else:
                     self.rest_ops.append(op)
 
@@ -99,6 +109,12 @@ class Fuzzer:
 
     def _route(self) -> tuple[str, str, dict[str, str], str]:
         """(method, target, headers, service) of a random route of a random service."""
+        if self.rng.random() < 0.15:
+            service, op = self.rng.choice(self.query_ops)
+            action = f"Action={op.name}&Version={op.metadata['apiVersion']}"
+            if self.rng.random() < 0.5:
+                return "GET", "/?" + action, {}, service
+            return "POST", "/", {"Content-Type": "application/x-www-form-urlencoded"}, service
         if self.rng.random() < 0.5:
             service, prefix, op = self.rng.choice(self.json_ops)
             name = op.name if self.rng.random() < 0.9 else self._text(12)
@@ -213,7 +229,14 @@ class Fuzzer:
     # ----------------------------------------------------------------- signed garbage
 
     def _signed(self) -> Case:
-        if self.rng.random() < 0.5:
+        if self.rng.random() < 0.15:
+            service, op = self.rng.choice(self.query_ops)
+            method, target = "POST", "/"
+            headers = {"Content-Type": self.rng.choice(
+                ["application/x-www-form-urlencoded", "application/x-www-form-urlencoded",
+                 "text/plain", ""])}
+            body = self._form_body(op)
+        elif self.rng.random() < 0.5:
             service, prefix, op = self.rng.choice(self.json_ops)
             method, target = "POST", "/"
             headers = {"X-Amz-Target": f"{prefix}.{op.name}", "Content-Type": self.rng.choice(
@@ -236,6 +259,20 @@ class Fuzzer:
         req = AWSRequest(method, f"http://{self.host}{target}", data=body, headers=headers)
         SigV4Auth(Credentials(self.key, self.secret), service, "us-east-1").add_auth(req)
         return dict(req.headers.items())
+
+    def _form_body(self, op: OperationModel) -> bytes:
+        """A query protocol form: the operation's Action and Version, then its input's
+        members flattened by path, some mutated, sometimes garbage."""
+        if self.rng.random() < 0.1:
+            return self._bytes(self.rng.randint(0, 500))
+        pairs = [("Action", op.name if self.rng.random() < 0.9 else self._text(8)),
+                 ("Version", self.rng.choice([op.metadata["apiVersion"], "", "1999-01-01"]))]
+        value = self._value(op.input_shape, 0) if op.input_shape else {}
+        pairs += _flatten(value if isinstance(value, dict) else {"X": value}, "")
+        if self.rng.random() < 0.2:
+            pairs.append((self._text(6), self._text(6)))
+        return "&".join(f"{quote(k, safe='')}={quote(str(v), safe='')}"
+                        for k, v in pairs).encode()
 
     def _json_body(self, op: OperationModel) -> bytes:
         roll = self.rng.random()
@@ -377,6 +414,17 @@ class Fuzzer:
     def _header_value(self) -> str:
         return self.rng.choice(["Event", "RequestResponse", "DryRun", "Tail", "None", "",
                                 "garbage", base64.b64encode(b"{}").decode(), "!!!", "x" * 3000])
+
+
+def _flatten(value: Any, prefix: str) -> list[tuple[str, Any]]:
+    """A value as query protocol form pairs (lists as `.member.N`, maps as `.entry.N`)."""
+    if isinstance(value, dict):
+        return [pair for k, v in value.items()
+                for pair in _flatten(v, f"{prefix}.{k}" if prefix else str(k))]
+    if isinstance(value, list):
+        return [pair for i, v in enumerate(value, 1)
+                for pair in _flatten(v, f"{prefix}.member.{i}")]
+    return [(prefix or "X", "" if value is None else value)]
 
 
 def send(port: int, case: Case, timeout: float = 30) -> Outcome:
