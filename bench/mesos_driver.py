@@ -213,8 +213,9 @@ def run(print_table: bool = True, runs: int = 3, copies: int = 5, instances: int
 def _print(rows: list[dict[str, Any]], instances: int) -> None:
     from importlib.metadata import version
 
-    from rich.console import Console
     from rich.table import Table
+
+    from bench.api import make_console
     table = Table(title=f"Mesos driver: offers for {instances:,} instances (vs moto "
                         f"{version('moto')}), launch latency on runc")
     for col in ("measure", "median", "offers/s", "p50 ms", "p90 ms", "n / runs"):
@@ -228,7 +229,7 @@ def _print(rows: list[dict[str, Any]], instances: int) -> None:
         else:
             table.add_row(r["what"], "", "", f"{r['p50_ms']:.0f}", f"{r['p90_ms']:.0f}",
                           str(r["n"]))
-    Console().print(table)
+    make_console().print(table)
 
 
 if __name__ == "__main__":
