@@ -60,7 +60,6 @@ class Launch:
 class Defaults:
     image: str = "host"
     log_group: str | None = None        # awslogs group for on-the-fly definitions
-    log_region: str | None = None
 
 
 def family_name(framework_name: str) -> str:
@@ -211,8 +210,6 @@ def plan(task: Mapping[str, Any], defaults: Defaults = Defaults()) -> Launch:
     if defaults.log_group:
         options = {"awslogs-group": defaults.log_group, "awslogs-stream-prefix": "mesos",
                    "awslogs-create-group": "true"}
-        if defaults.log_region:
-            options["awslogs-region"] = defaults.log_region
         definition["logConfiguration"] = {"logDriver": "awslogs", "options": options}
     body = {"containerDefinitions": [definition], "networkMode": network}
     if volumes:
