@@ -88,6 +88,9 @@ class Settings:
     # their leases lapse. Seconds.
     lambda_async_retry_delay: float = 60.0
     lambda_async_lease: float = 30.0
+    # DynamoDB: seconds between passes of the background sweep (TTL deletions, purges of
+    # deleted tables' rows, stream records past their 24 hours).
+    dynamodb_sweep_interval: float = 1.0
     # The container agent (`berth agent`, and the local one `berth up` starts). The endpoint
     # defaults to the data dir's `endpoint` file, else this host's berth; the driver is
     # detected when not given (docker, then runc, then process); docker_host is DOCKER_HOST.
@@ -130,6 +133,7 @@ class Settings:
                            ("lambda_prewarm_node", int), ("lambda_pids_max", int),
                            ("lambda_memory_reserve_mb", int),
                            ("lambda_credentials_lifetime", float),
+                           ("dynamodb_sweep_interval", float),
                            ("agent_endpoint", str), ("agent_cluster", str), ("agent_driver", str),
                            ("agent_reserved_memory", int), ("agent_reserved_ports", str),
                            ("agent_port_range", str), ("agent_stop_timeout", int),

@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 
 def build_services(settings: Settings, store: Store) -> list[Service]:
+    from .dynamodb.service import DynamoDBService
+    from .dynamodb.streams_api import DynamoDBStreamsService
     from .ecs.service import EcsService
     from .lambda_.service import LambdaService
     from .logs.constraints import AMENDMENTS as LOGS_AMENDMENTS
@@ -42,6 +44,11 @@ def build_services(settings: Settings, store: Store) -> list[Service]:
         Service("lambda", LambdaService(store, settings, sessions),
                 validation_code="ValidationException", max_body=80 * 1024 * 1024,
                 inline_quick_calls=inline),
+        Service("dynamodb", DynamoDBService(store, settings), validation_code="ValidationException",
+                max_body=16 * 1024 * 1024, inline_quick_calls=inline,
+                writer_busy=store.writer_busy),
+        Service("dynamodbstreams", DynamoDBStreamsService(store, settings),
+                validation_code="ValidationException", inline_quick_calls=inline),
     ]
 
 

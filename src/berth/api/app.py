@@ -111,6 +111,10 @@ class Service:
                                       if m.serialization.get("eventstream"))
                               for n, op in self.operations.items()
                               if op.has_event_stream_output}
+        # JSON services answer in their protocol version's content type (DynamoDB and SQS
+        # speak 1.0, most others 1.1).
+        self.json_content_type = (
+            f"application/x-amz-json-{self.model.metadata.get('jsonVersion', '1.1')}".encode())
         self._handlers: dict[str, tuple[Callable[..., Any], str] | None] = {}
 
     def handler(self, operation: str) -> tuple[Callable[..., Any], str] | None:
@@ -357,7 +361,7 @@ class ApiApp:
             return _Response(200, [(b"content-type", b"application/vnd.amazon.eventstream")],
                              b"", stream=stream)
         if svc.protocol == "json":
-            return _Response(200, [(b"content-type", b"application/x-amz-json-1.1")],
+            return _Response(200, [(b"content-type", svc.json_content_type)],
                              protocol.dumps(result))
         status, extra, payload, ctype = protocol.serialize_rest(op, result)
         hdrs = [(b"content-type", ctype.encode())]
@@ -420,7 +424,7 @@ def _error_response(svc: Service | None, exc: ServiceError, headers: dict[str, s
         ctype = b"application/json"
     else:
         body["__type"] = exc.code
-        ctype = b"application/x-amz-json-1.1"
+        ctype = svc.json_content_type if svc is not None else b"application/x-amz-json-1.1"
     return _Response(int(status), [(b"content-type", ctype),
                                    (b"x-amzn-errortype", exc.code.encode())],
                      protocol.dumps(body))

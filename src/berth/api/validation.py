@@ -155,9 +155,12 @@ def _type_error(node: Node, expected: str) -> ServiceError:
 # models are loaded once, so these hold one entry per shape berth serves. `_ready` holds only
 # finished checkers of input shapes and is read without the lock; `_checkers` is the work of
 # `_compile`, which runs under the lock with `_amending` set to the amendments it applies.
+# `_checkers` knows a shape by its model (the shape resolver, kept) and name: botocore makes a
+# new Shape object at every step into a recursive shape (DynamoDB's AttributeValue holds maps
+# and lists of AttributeValues), so only the name ends the recursion.
 _Key = tuple[int, int]
 _ready: dict[_Key, tuple[Shape, Amendments, Checker]] = {}
-_checkers: dict[_Key, tuple[Shape, Amendments, Checker]] = {}
+_checkers: dict[tuple[int, str, int], tuple[object, Amendments, Checker]] = {}
 _compiling = threading.Lock()
 _amending: Amendments = _UNAMENDED
 
@@ -185,9 +188,10 @@ def _meta(shape: Shape) -> dict[str, Any]:
 
 
 def _compile(shape: Shape) -> Checker:
-    key = (id(shape), id(_amending))
+    resolver = shape._shape_resolver
+    key = (id(resolver), shape.name, id(_amending))
     found = _checkers.get(key)
-    if found is not None and found[0] is shape and found[1] is _amending:
+    if found is not None and found[0] is resolver and found[1] is _amending:
         return found[2]
     # Registered before its parts are compiled, so a shape that contains itself terminates.
     parts: list[Checker] = []
@@ -195,10 +199,10 @@ def _compile(shape: Shape) -> Checker:
     def deferred(value: Any, node: Node, found: _Collector) -> Any:
         return parts[0](value, node, found)
 
-    _checkers[key] = (shape, _amending, deferred)
+    _checkers[key] = (resolver, _amending, deferred)
     check = _build(shape)
     parts.append(check)
-    _checkers[key] = (shape, _amending, check)
+    _checkers[key] = (resolver, _amending, check)
     return check
 
 

@@ -1,0 +1,1 @@
+"""DynamoDB-compatible tables and DynamoDB Streams on berth's store."""
