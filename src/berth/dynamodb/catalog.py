@@ -7,6 +7,7 @@ switched on or off) moves the version.
 """
 from __future__ import annotations
 
+import re
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +19,8 @@ from . import errors, keycodec
 from .attributes import AttributeValue, Item, kind_of
 from .schema import dynamodb_streams, dynamodb_tables
 
+_NAME = re.compile(r"[a-zA-Z0-9_.-]+")
+_ARN = re.compile(r"arn:aws[a-z-]*:dynamodb:([a-z0-9-]+):(\d{12}):table/(.+)")
 MAX_HASH_KEY = 2048
 MAX_RANGE_KEY = 1024
 _KEPT = 4096
@@ -116,7 +119,8 @@ class Catalog:
         self._lock = threading.Lock()
 
     def find(self, region: str, name: str) -> Table | None:
-        found = self.store.rows(_BRIEF, {"region": region, "name": name})
+        """The table a request names (by name or ARN), or None."""
+        found = self.store.rows(_BRIEF, {"region": region, "name": table_name(name, region)})
         if not found:
             return None
         uid, version = found[0]
@@ -166,6 +170,32 @@ def table_of(row: Any) -> Table:
         stream = Stream(row["stream_id"], row["arn"], row["view_type"])
     return Table(row["uid"], row["version"], row["region"], row["name"], row["created"], spec,
                  key, types, indexes, stream, row["ttl_attribute"], row["tags"])
+
+
+def table_name(given: str, region: str | None = None) -> str:
+    """The table a request's TableName names: a name, or the table's ARN (which DynamoDB
+    accepts wherever it takes a name); AWS's validation error for anything else."""
+    found = _ARN.fullmatch(given)
+    if found is not None:
+        if region is not None and found.group(1) != region:
+            raise errors.invalid(f"Invalid TableArn: Table ARN region {found.group(1)} does "
+                                 f"not match the request region {region}")
+        given = found.group(3)
+    problems = []
+    if len(given) < 3:
+        problems.append(f"Value '{given}' at 'tableName' failed to satisfy constraint: Member "
+                        "must have length greater than or equal to 3")
+    if len(given) > 255:
+        problems.append(f"Value '{given}' at 'tableName' failed to satisfy constraint: Member "
+                        "must have length less than or equal to 255")
+    if not _NAME.fullmatch(given):
+        problems.append(f"Value '{given}' at 'tableName' failed to satisfy constraint: Member "
+                        "must satisfy regular expression pattern: [a-zA-Z0-9_.-]+")
+    if problems:
+        n = len(problems)
+        raise errors.invalid(f"{n} validation error{'s' if n > 1 else ''} detected: "
+                             + "; ".join(problems))
+    return given
 
 
 # ------------------------------------------------------------------------------------------

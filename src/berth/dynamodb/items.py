@@ -11,6 +11,7 @@ from . import attributes, requests
 from .catalog import Catalog, item_key, request_key
 from .errors import condition_failed, invalid
 from .expressions import apply, evaluate, parse_update, project
+from .expressions.syntax import Update
 from .storage import Change, check_index_keys, commit, read_for_write, read_raw, retrying
 
 _UPDATE_RETURNS = ("NONE", "ALL_OLD", "UPDATED_OLD", "ALL_NEW", "UPDATED_NEW")
@@ -103,18 +104,23 @@ class Items:
             commit(self.store, conn, [Change(table, key, old, new)], ctx.region)
             return old, new
         old, new = retrying(self.store, work)
-        return _returned(returns, old, new, [a.path for a in update.actions] if update else [])
+        return _returned(returns, old, new, update)
 
 
 def _returned(returns: str, old: attributes.Item | None, new: attributes.Item,
-              paths: list[Any]) -> dict[str, Any]:
+              update: Update | None) -> dict[str, Any]:
+    """ReturnValues: UPDATED_OLD shows what the actions named as it was, UPDATED_NEW as it
+    is now (what REMOVE took away is not there to show)."""
+    actions = update.actions if update is not None else ()
     if returns == "ALL_NEW":
         shown: attributes.Item | None = new
     elif returns == "ALL_OLD":
         shown = old
     elif returns == "UPDATED_NEW":
+        paths = [a.path for a in actions if a.kind != "REMOVE"]
         shown = project(new, paths) if paths else None
     elif returns == "UPDATED_OLD":
+        paths = [a.path for a in actions]
         shown = project(old, paths) if old and paths else None
     else:
         shown = None

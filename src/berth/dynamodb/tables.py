@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from ..api.app import RequestContext, quick_read
 from ..state.store import Store
 from . import streams, table_spec
-from .catalog import Catalog, Table, index_entry, table_of
+from .catalog import Catalog, Table, index_entry, table_name, table_of
 from .describe import describe
 from .errors import in_use, invalid, table_not_found
 from .schema import dynamodb_index_entries, dynamodb_items, dynamodb_purges, dynamodb_streams, \
@@ -39,7 +39,7 @@ class Tables:
         if stream_spec:
             table_spec.check_stream_specification(stream_spec)
         tags = {t["Key"]: t["Value"] for t in req.get("Tags") or ()}
-        name = req["TableName"]
+        name = table_name(req["TableName"], ctx.region)
         with self.store.write() as conn:
             if conn.execute(sa.select(dynamodb_tables.c.uid).where(
                     dynamodb_tables.c.region == ctx.region,
@@ -98,7 +98,7 @@ class Tables:
         return {"TableDescription": shown}
 
     def update_table(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
-        name = req["TableName"]
+        name = table_name(req["TableName"], ctx.region)
         changes = [k for k in ("BillingMode", "ProvisionedThroughput",
                                "GlobalSecondaryIndexUpdates", "StreamSpecification",
                                "SSESpecification", "TableClass", "DeletionProtectionEnabled",
@@ -155,7 +155,7 @@ class Tables:
     def _table(self, ctx: RequestContext, name: str) -> Table:
         table = self.catalog.find(ctx.region, name)
         if table is None:
-            raise table_not_found(name)
+            raise table_not_found(table_name(name))
         return table
 
 

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from ..api.app import RequestContext, quick_read
 from ..state.store import Store
-from .catalog import Catalog, ItemKey, key_attributes, table_of
+from .catalog import Catalog, ItemKey, key_attributes, table_name, table_of
 from .errors import invalid, table_not_found
 from .schema import dynamodb_items, dynamodb_tables
 from .storage import Change, commit, expiry, read_for_write, retrying
@@ -37,7 +37,7 @@ class TimeToLive:
                               ) -> dict[str, Any]:
         table = self.catalog.find(ctx.region, req["TableName"])
         if table is None:
-            raise table_not_found(req["TableName"])
+            raise table_not_found(table_name(req["TableName"]))
         if table.ttl_attribute is None:
             return {"TimeToLiveDescription": {"TimeToLiveStatus": "DISABLED"}}
         return {"TimeToLiveDescription": {"TimeToLiveStatus": "ENABLED",
@@ -45,7 +45,7 @@ class TimeToLive:
 
     def update_time_to_live(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
         spec = req["TimeToLiveSpecification"]
-        name = req["TableName"]
+        name = table_name(req["TableName"], ctx.region)
         with self.store.write() as conn:
             row = conn.execute(sa.select(dynamodb_tables).where(
                 dynamodb_tables.c.region == ctx.region,
