@@ -62,7 +62,8 @@ _NEXT_SEQ = (dynamodb_streams.update()
              .returning(dynamodb_streams.c.last_seq))
 _INSERT_RECORD = dynamodb_stream_records.insert()
 
-SERVICE_IDENTITY = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
+# As the Streams API spells it (Lambda's event spells the same members principalId/type).
+SERVICE_IDENTITY = {"PrincipalId": "dynamodb.amazonaws.com", "Type": "Service"}
 
 
 @dataclass
