@@ -76,7 +76,9 @@ class _Client:
     `headers`, `body`) and the service it is signed for, so one client serves JSON and
     REST-JSON services alike. `expect` is (member, length): the answer's member must hold a
     list of at least that length (a server may ignore a page size), or be present if the
-    length is None."""
+    length is None; with no member, the answer must be a JSON object. A body holding the
+    marker `@N@` gets a number unique to the request in its place (writes of distinct items).
+    """
 
     def __init__(self, job: dict[str, Any]) -> None:
         from botocore.auth import SigV4Auth
@@ -90,6 +92,8 @@ class _Client:
         self.path: str = job.get("path", "/")
         self.url = f"http://{netloc}{self.path}"
         self.body: bytes = job["body"]
+        self.numbered = b"@N@" in self.body
+        self.sent = 0
         self.base = {**job["headers"], "Host": netloc}
         self.auth = SigV4Auth(Credentials(job["access_key"], job["secret_key"]),
                               job.get("service", "logs"), REGION)
@@ -98,12 +102,16 @@ class _Client:
 
     def call(self) -> tuple[int | None, bytes, float]:
         """(status or None, body or error, round-trip seconds without the signing)."""
-        req = self._request_class(self.method, self.url, data=self.body, headers=self.base)
+        body = self.body
+        if self.numbered:
+            self.sent += 1
+            body = body.replace(b"@N@", f"{os.getpid()}-{self.sent}".encode())
+        req = self._request_class(self.method, self.url, data=body, headers=self.base)
         self.auth.add_auth(req)
         headers = dict(req.headers.items())
         t0 = time.monotonic()
         try:
-            self.conn.request(self.method, self.path, self.body, headers)
+            self.conn.request(self.method, self.path, body, headers)
             resp = self.conn.getresponse()
             data = resp.read()
             status: int | None = resp.status
@@ -115,8 +123,12 @@ class _Client:
     def check(self, data: bytes) -> str | None:
         """None if the response holds the data setup put there, else what is wrong."""
         try:
-            value = json.loads(data)[self.list_key]
-            got = len(value) if self.expected_len is not None else None
+            answer = json.loads(data)
+            if self.list_key is None:
+                got = None if isinstance(answer, dict) else -1
+            else:
+                value = answer[self.list_key]
+                got = len(value) if self.expected_len is not None else None
         except (ValueError, KeyError, TypeError):
             got = -1
         if got is None or (got >= 0 and self.expected_len is not None
@@ -576,13 +588,19 @@ def make_console() -> Any:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    return command_line(run, __doc__, argv)
+
+
+def command_line(bench: Any, doc: str | None, argv: list[str] | None = None) -> int:
+    """Run a bench module's `run` from the command line (--duration, --warmup, --runs) and
+    print its tables; 1 if its numbers are not valid."""
+    parser = argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=2.0,
                         help="measured seconds per config and run [2]")
     parser.add_argument("--warmup", type=float, default=0.5, help="warm-up seconds [0.5]")
     parser.add_argument("--runs", type=int, default=2, help="runs per config [2]")
     args = parser.parse_args(argv)
-    result = run(args.duration, args.warmup, args.runs)
+    result = bench(args.duration, args.warmup, args.runs)
     console = make_console()
     for r in result.renderables:
         console.print(r)

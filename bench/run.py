@@ -22,7 +22,7 @@ if str(ROOT) not in sys.path:  # so `bench.*` imports (also in spawned client pr
 # `renderables` (and `valid`, `targets_met`), run.py prints those; anything else means the module
 # printed its own table. Options a module has no use for it must accept and ignore (**_).
 BENCHES = ["api", "reads", "invoke", "sandbox", "placement", "placement_api", "chaos",
-           "callback", "mesos_driver", "fuzz"]
+           "callback", "mesos_driver", "fuzz", "dynamodb"]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -172,6 +173,7 @@ def table_of(row: Any) -> Table:
                  key, types, indexes, stream, row["ttl_attribute"], row["tags"])
 
 
+@lru_cache(maxsize=4096)
 def table_name(given: str, region: str | None = None) -> str:
     """The table a request's TableName names: a name, or the table's ARN (which DynamoDB
     accepts wherever it takes a name); AWS's validation error for anything else."""

@@ -31,14 +31,15 @@ class Items:
         item = attributes.ingest_item(req["Item"])
         key = item_key(table, item)
         check_index_keys(table, item)
-        requests.check_size(item)
+        size = requests.check_size(item)
         on_failure = requests.return_on_failure(req)
 
         def work(conn: Any) -> attributes.Item | None:
             old = read_for_write(self.store, conn, table, key)
             if condition is not None and not evaluate(condition, old or {}):
                 raise condition_failed(old if on_failure else None)
-            commit(self.store, conn, [Change(table, key, old, item)], ctx.region)
+            commit(self.store, conn, [Change(table, key, old, item, new_size=size)],
+                   ctx.region)
             return old
         old = retrying(self.store, work)
         return {"Attributes": old} if returns == "ALL_OLD" and old else {}
@@ -99,9 +100,9 @@ class Items:
                 raise condition_failed(old if on_failure else None)
             base = old if old is not None else dict(key.attributes)
             new = apply(update, base) if update is not None else dict(base)
-            requests.check_size(new, updating=True)
+            size = requests.check_size(new, updating=True)
             check_index_keys(table, new)
-            commit(self.store, conn, [Change(table, key, old, new)], ctx.region)
+            commit(self.store, conn, [Change(table, key, old, new, new_size=size)], ctx.region)
             return old, new
         old, new = retrying(self.store, work)
         return _returned(returns, old, new, update)

@@ -70,7 +70,10 @@ def return_on_failure(req: dict[str, Any]) -> bool:
     return req.get("ReturnValuesOnConditionCheckFailure", "NONE") == "ALL_OLD"
 
 
-def check_size(item: Item, updating: bool = False) -> None:
-    if item_size(item) > MAX_ITEM_SIZE:
+def check_size(item: Item, updating: bool = False) -> int:
+    """The item's size, after AWS's error if it is over 400 KB."""
+    size = item_size(item)
+    if size > MAX_ITEM_SIZE:
         raise invalid("Item size to update has exceeded the maximum allowed size" if updating
                       else "Item size has exceeded the maximum allowed size")
+    return size

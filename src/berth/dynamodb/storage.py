@@ -75,6 +75,7 @@ class Change:
     old: Item | None
     new: Item | None
     by_service: bool = False    # a TTL deletion (its stream record names DynamoDB)
+    new_size: int | None = None     # the new item's size, when the caller knows it already
 
 
 def key_params(table: Table, key: ItemKey) -> dict[str, Any]:
@@ -129,7 +130,8 @@ def _write_item(store: Store, conn: Connection, change: Change) -> None:
         store.execute_many(conn, _DELETE_ITEM, [params])
         return
     body = orjson.dumps(change.new)
-    values = {"item": body, "size": attributes.item_size(change.new),
+    size = change.new_size if change.new_size is not None else attributes.item_size(change.new)
+    values = {"item": body, "size": size,
               "expires": expiry(change.table, change.new)}
     if change.old is None:
         store.execute_many(conn, _INSERT_ITEM, [{
