@@ -208,7 +208,7 @@ def item_key(table: Table, item: Item) -> ItemKey:
     """The key of an item being written (PutItem and the like); AWS's errors for a missing,
     mistyped, empty or oversized key attribute."""
     key = table.key
-    pk = _key_bytes(item, key.hash_name, key.hash_type, missing="item")
+    pk = _key_bytes(item, key.hash_name, key.hash_type)
     if len(pk) > MAX_HASH_KEY:
         raise errors.invalid("One or more parameter values were invalid: Size of hashkey has "
                              f"exceeded the maximum size limit of{MAX_HASH_KEY} bytes")
@@ -216,7 +216,7 @@ def item_key(table: Table, item: Item) -> ItemKey:
     attrs = {key.hash_name: item[key.hash_name]}
     if key.range_name is not None:
         assert key.range_type is not None
-        sk = _key_bytes(item, key.range_name, key.range_type, missing="item")
+        sk = _key_bytes(item, key.range_name, key.range_type)
         if len(sk) > MAX_RANGE_KEY:
             raise errors.invalid("One or more parameter values were invalid: Aggregated size "
                                  "of all range keys has exceeded the size limit of "
@@ -237,11 +237,11 @@ def request_key(table: Table, key: Item) -> ItemKey:
     return item_key(table, key)
 
 
-def _key_bytes(item: Item, name: str, kind: str, missing: str) -> bytes:
+def _key_bytes(item: Item, name: str, kind: str) -> bytes:
     value = item.get(name)
     if value is None:
         raise errors.invalid(f"One or more parameter values were invalid: Missing the key "
-                             f"{name} in the {missing}")
+                             f"{name} in the item")
     found = kind_of(value)
     if found != kind:
         raise errors.invalid(f"One or more parameter values were invalid: Type mismatch for "

@@ -15,6 +15,7 @@ import orjson
 import sqlalchemy as sa
 
 from ..api.app import RequestContext, quick_read
+from ..api.errors import ServiceError
 from ..state.store import Store
 from . import streams, table_spec
 from .catalog import Catalog, Table, index_entry, table_name, table_of
@@ -230,7 +231,6 @@ def _update_indexes(spec: dict[str, Any], req: dict[str, Any]) -> list[str]:
 
 
 def _index_not_found(name: str) -> Exception:
-    from ..api.errors import ServiceError
     return ServiceError("ResourceNotFoundException",
                         f"Requested resource not found: Index: {name} not found")
 
@@ -256,7 +256,6 @@ def _update_stream(conn: Any, ctx: RequestContext, row: Any, spec: dict[str, Any
 
 def _backfill(conn: Any, table: Table, index_name: str) -> None:
     """Index the table's existing items (those with well-typed index keys)."""
-    from ..api.errors import ServiceError
     index = table.indexes[index_name]
     rows = conn.execute(sa.select(dynamodb_items.c.hk, dynamodb_items.c.pk, dynamodb_items.c.sk,
                                   dynamodb_items.c.item)
