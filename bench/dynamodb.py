@@ -12,7 +12,6 @@ Target: berth ≥ 5× moto's req/s on every row.
 """
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import statistics
@@ -27,7 +26,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.api import (REGION, ClientPool, Result, Run, Target, _loadavg,  # noqa: E402
-                       make_console, measure_job, start_berth, start_moto)
+                       command_line, measure_job, start_berth, start_moto)
 
 TABLE = "bench"
 CLIENT_COUNTS = (1, 4)
@@ -147,16 +146,7 @@ def _median(runs: list[Run]) -> Run:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=float, default=2.0)
-    parser.add_argument("--warmup", type=float, default=0.5)
-    parser.add_argument("--runs", type=int, default=2)
-    args = parser.parse_args(argv)
-    result = run(args.duration, args.warmup, args.runs)
-    console = make_console()
-    for r in result.renderables:
-        console.print(r)
-    return 0 if result.valid else 1
+    return command_line(run, __doc__, argv)
 
 
 if __name__ == "__main__":

@@ -1,49 +1,8 @@
-"""Fixtures and helpers shared by the DynamoDB end-to-end modules (import the fixtures into a
-module to use them)."""
+"""Helpers shared by the DynamoDB end-to-end modules (their fixtures are in conftest.py)."""
 from __future__ import annotations
 
 import uuid
-from typing import Any, Iterator
-
-import boto3
-import pytest
-from botocore.config import Config
-
-from berth_process import ACCESS_KEY, SECRET_KEY, BerthProcess
-from postgres import private_database
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def ddb_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-               ) -> Iterator[BerthProcess]:
-    """A `berth server` shared by one module, on SQLite and then on PostgreSQL."""
-    data = tmp_path_factory.mktemp("ddb") / "data"
-    if request.param == "sqlite":
-        proc = BerthProcess(data).start()
-        yield proc
-        proc.stop()
-        return
-    with private_database(request.getfixturevalue("postgres_url"), "ddb") as url:
-        proc = BerthProcess(data, database_url=url).start()
-        yield proc
-        proc.stop()
-
-
-@pytest.fixture(scope="module")
-def ddb(ddb_server: BerthProcess) -> Any:
-    return ddb_server.client("dynamodb")
-
-
-@pytest.fixture(scope="module")
-def ddb_resource(ddb_server: BerthProcess) -> Any:
-    return boto3.resource("dynamodb", endpoint_url=ddb_server.endpoint, region_name="us-east-1",
-                          aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY,
-                          config=Config(retries={"max_attempts": 1}))
-
-
-@pytest.fixture(scope="module")
-def ddb_streams(ddb_server: BerthProcess) -> Any:
-    return ddb_server.client("dynamodbstreams")
+from typing import Any
 
 
 def new_name(prefix: str = "t") -> str:

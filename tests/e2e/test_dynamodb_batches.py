@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 
 from berth_process import error_of
-from dynamodb_support import ddb, ddb_server, make_table  # noqa: F401
+from dynamodb_support import make_table
 
 
 @pytest.fixture(scope="module")

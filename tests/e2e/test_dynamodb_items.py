@@ -11,7 +11,7 @@ import pytest
 from boto3.dynamodb.conditions import Attr
 
 from berth_process import error_of
-from dynamodb_support import ddb, ddb_resource, ddb_server, make_table  # noqa: F401
+from dynamodb_support import make_table
 
 
 @pytest.fixture(scope="module")
@@ -234,3 +234,23 @@ def test_racing_increments_lose_nothing(ddb_server: Any, table: str) -> None:
         t.join(120)
     client = ddb_server.client("dynamodb")
     assert client.get_item(TableName=table, Key=key("counter", 1))["Item"]["c"] == {"N": "150"}
+
+
+def test_consumed_capacity_when_asked(ddb: Any, table: str) -> None:
+    k = key("cap", 1)
+    body = "x" * (3 * 1024 - 20)       # a 3 KB item: 3 write units, 1 read unit
+    out = ddb.put_item(TableName=table, Item={**k, "b": {"S": body}},
+                       ReturnConsumedCapacity="TOTAL")
+    assert out["ConsumedCapacity"] == {"TableName": table, "CapacityUnits": 3.0,
+                                       "WriteCapacityUnits": 3.0}
+    got = ddb.get_item(TableName=table, Key=k, ReturnConsumedCapacity="TOTAL")
+    assert got["ConsumedCapacity"]["CapacityUnits"] == 0.5     # eventually consistent
+    got = ddb.get_item(TableName=table, Key=k, ConsistentRead=True,
+                       ReturnConsumedCapacity="INDEXES")
+    assert got["ConsumedCapacity"]["CapacityUnits"] == 1.0
+    assert got["ConsumedCapacity"]["Table"]["CapacityUnits"] == 1.0
+    assert "ConsumedCapacity" not in ddb.get_item(TableName=table, Key=k)
+    out = ddb.transact_write_items(ReturnConsumedCapacity="TOTAL", TransactItems=[
+        {"Delete": {"TableName": table, "Key": k}}])
+    assert out["ConsumedCapacity"] == [{"TableName": table, "CapacityUnits": 6.0,
+                                        "WriteCapacityUnits": 6.0}]

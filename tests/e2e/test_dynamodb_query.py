@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from berth_process import error_of
-from dynamodb_support import ddb, ddb_server, make_table  # noqa: F401
+from dynamodb_support import make_table
 
 NUMBERS = ["-1E+10", "-5.5", "-5", "-0.001", "0", "1E-5", "0.5", "2", "10", "10.5", "99",
            "1E+100"]

@@ -15,8 +15,7 @@ from unittest import mock
 import pytest
 
 from berth_process import BerthProcess, error_of
-from dynamodb_support import (ddb, ddb_server, ddb_streams, make_table,  # noqa: F401
-                              read_stream)
+from dynamodb_support import make_table, read_stream
 
 
 def streamed_table(ddb: Any, view: str, **kw: Any) -> tuple[str, str]:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from berth_process import error_of
-from dynamodb_support import ddb, ddb_server, make_table, new_name  # noqa: F401
+from dynamodb_support import make_table, new_name
 
 KEYS = [{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}]
 DEFS = [{"AttributeName": "pk", "AttributeType": "S"}, {"AttributeName": "sk", "AttributeType": "N"}]

@@ -12,7 +12,7 @@ import orjson
 
 from ..api.app import RequestContext, quick_read, quick_write
 from ..state.store import Store
-from . import attributes, requests
+from . import attributes, capacity, requests
 from .catalog import Catalog, ItemKey, Table, item_key, request_key
 from .errors import invalid
 from .expressions import project
@@ -44,21 +44,26 @@ class Batches:
             plans.append((name, spec, table, keys, paths))
         responses: dict[str, list[Any]] = {}
         unprocessed: dict[str, Any] = {}
+        units: dict[str, float] = {}
         size = 0
         for name, spec, table, keys, paths in plans:
             found = responses.setdefault(name, [])
+            consistent = bool(spec.get("ConsistentRead"))
             for i, key in enumerate(keys):
                 if size > MAX_RESPONSE:
                     rest = {**spec, "Keys": [k.attributes for k in keys[i:]]}
                     unprocessed[name] = rest
                     break
                 raw = read_raw(self.store, table, key)
+                units[table.name] = units.get(table.name, 0.0) + capacity.read_units(
+                    len(raw) if raw else 0, consistent)
                 if raw is None:
                     continue
                 size += len(raw)
                 found.append(orjson.Fragment(raw) if paths is None
                              else project(orjson.loads(raw), paths))
-        return {"Responses": responses, "UnprocessedKeys": unprocessed}
+        return {"Responses": responses, "UnprocessedKeys": unprocessed,
+                **capacity.report_many(req, units, write=False)}
 
     @quick_write
     def batch_write_item(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
@@ -91,9 +96,13 @@ class Batches:
                     raise invalid("Provided list of item keys contains duplicates")
                 seen.add((key.pk, key.sk))
 
-        def work(conn: Any) -> None:
+        def work(conn: Any) -> list[Change]:
             changes = [Change(table, key, read_for_write(self.store, conn, table, key), new)
                        for table, key, new in planned]
             commit(self.store, conn, changes, ctx.region)
-        retrying(self.store, work)
-        return {"UnprocessedItems": {}}
+            return changes
+        units: dict[str, float] = {}
+        for change in retrying(self.store, work):
+            units[change.table.name] = units.get(change.table.name, 0.0) + capacity.write_units(
+                *(attributes.item_size(i) for i in (change.old, change.new) if i))
+        return {"UnprocessedItems": {}, **capacity.report_many(req, units, write=True)}

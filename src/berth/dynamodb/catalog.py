@@ -154,6 +154,17 @@ class Catalog:
         return table
 
 
+def row_to_change(conn: Any, region: str, name: str) -> Any:
+    """The row of a table a write transaction is about to change (by name, or by ARN);
+    ResourceNotFoundException, as table operations word it, if there is none."""
+    name = table_name(name, region)
+    row = conn.execute(sa.select(dynamodb_tables).where(
+        dynamodb_tables.c.region == region, dynamodb_tables.c.name == name)).mappings().first()
+    if row is None:
+        raise errors.table_not_found(name)
+    return row
+
+
 def table_of(row: Any) -> Table:
     spec = row["spec"]
     types = {d["AttributeName"]: d["AttributeType"] for d in spec["AttributeDefinitions"]}

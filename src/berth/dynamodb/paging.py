@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from . import attributes, keycodec
+from . import attributes, capacity, keycodec
 from .catalog import Index, Table
 from .errors import invalid
 from .expressions import Path, evaluate, project
@@ -84,9 +84,12 @@ class Page:
     items: list[Any]
     scanned: int
     last: Row | None      # where the page stopped early, if it did
+    size: int = 0         # bytes of the items read (filtered out or not)
 
-    def answer(self, shape: Shaping) -> dict[str, Any]:
+    def answer(self, shape: Shaping, req: dict[str, Any]) -> dict[str, Any]:
         out: dict[str, Any] = {"Count": len(self.items), "ScannedCount": self.scanned}
+        out.update(capacity.report(req, shape.table.name, capacity.read_units(
+            self.size, bool(req.get("ConsistentRead"))), write=False))
         if shape.select != "COUNT":
             out["Items"] = self.items
         if self.last is not None:
@@ -114,9 +117,9 @@ def read_page(fetch: Fetch, shape: Shaping, limit: int | None, start: Row | None
                 if item is not None:
                     items.append(item)
             if (limit is not None and scanned >= limit) or size >= PAGE_BYTES:
-                return Page(items, scanned, row)
+                return Page(items, scanned, row, size)
         if len(rows) < want:
-            return Page(items, scanned, None)
+            return Page(items, scanned, None, size)
 
 
 def _shaped(item: attributes.Item, shape: Shaping) -> attributes.Item | None:

@@ -83,7 +83,7 @@ class Reads:
             if position is not None:
                 params.update(a_pk=position[2], a_sk=position[3], a_isk=position[5] or b"")
             return store.rows(stmt, params)
-        return read_page(fetch, shape, req.get("Limit"), after).answer(shape)
+        return read_page(fetch, shape, req.get("Limit"), after).answer(shape, req)
 
     @quick_read
     def scan(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
@@ -116,7 +116,7 @@ class Reads:
                               a_isk=position[5] or b"", a_hk=keycodec.partition_hash(
                                   ipk if index is not None and ipk is not None else position[2]))
             return store.rows(stmt, params)
-        return read_page(fetch, shape, req.get("Limit"), after).answer(shape)
+        return read_page(fetch, shape, req.get("Limit"), after).answer(shape, req)
 
 
 def _index(table: Table, req: dict[str, Any]) -> Index | None:

@@ -7,7 +7,8 @@ from typing import Any
 from .attributes import MAX_ITEM_SIZE, Item, item_size
 from .errors import invalid
 from .expressions import Path, Placeholders, parse_condition, parse_projection
-from .expressions.syntax import Condition
+from .catalog import Table
+from .expressions.syntax import Condition, Update
 
 _LEGACY = ("AttributesToGet", "Expected", "AttributeUpdates", "KeyConditions", "QueryFilter",
            "ScanFilter", "ConditionalOperator")
@@ -77,3 +78,11 @@ def check_size(item: Item, updating: bool = False) -> int:
         raise invalid("Item size to update has exceeded the maximum allowed size" if updating
                       else "Item size has exceeded the maximum allowed size")
     return size
+
+
+def check_keys_untouched(update: Update | None, table: Table) -> None:
+    """AWS's error for an update of a key attribute."""
+    for action in update.actions if update is not None else ():
+        if action.path.steps[0] in table.key_names:
+            raise invalid("One or more parameter values were invalid: Cannot update attribute "
+                          f"{action.path.steps[0]}. This attribute is part of the key")

@@ -18,7 +18,7 @@ from ..api.app import RequestContext, quick_read
 from ..api.errors import ServiceError
 from ..state.store import Store
 from . import streams, table_spec
-from .catalog import Catalog, Table, index_entry, table_name, table_of
+from .catalog import Catalog, Table, index_entry, row_to_change, table_name, table_of
 from .describe import describe
 from .errors import in_use, invalid, table_not_found
 from .schema import dynamodb_index_entries, dynamodb_items, dynamodb_purges, dynamodb_streams, \
@@ -111,11 +111,7 @@ class Tables:
         now = time.time()
         created_indexes: list[str] = []
         with self.store.write() as conn:
-            row = conn.execute(sa.select(dynamodb_tables).where(
-                dynamodb_tables.c.region == ctx.region,
-                dynamodb_tables.c.name == name)).mappings().first()
-            if row is None:
-                raise table_not_found(name)
+            row = row_to_change(conn, ctx.region, name)
             spec = orjson.loads(orjson.dumps(row["spec"]))
             values: dict[str, Any] = {}
             _update_billing(spec, req, now)

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from ..api.app import RequestContext, quick_write
 from ..api.errors import ServiceError
 from ..state.store import Store
-from . import attributes, requests
+from . import attributes, capacity, requests
 from .catalog import Catalog, ItemKey, Table, item_key, request_key
 from .errors import invalid
 from .expressions import apply, evaluate, parse_update, project
@@ -50,7 +50,7 @@ class Transactions:
                               "item")
             seen.add(ident)
 
-        def work(conn: Any) -> None:
+        def work(conn: Any) -> dict[str, float]:
             order = sorted(range(len(planned)), key=lambda i: (
                 planned[i].table.uid, planned[i].key.hk, planned[i].key.pk, planned[i].key.sk))
             found: dict[int, attributes.Item | None] = {}
@@ -58,6 +58,7 @@ class Transactions:
                 found[i] = read_for_write(self.store, conn, planned[i].table, planned[i].key)
             reasons: list[dict[str, Any]] = []
             changes: list[Change] = []
+            units: dict[str, float] = {}
             for i, p in enumerate(planned):
                 old = found[i]
                 try:
@@ -73,6 +74,11 @@ class Transactions:
                     reasons.append(reason)
                     continue
                 reasons.append({"Code": "None"})
+                # Transactional writes cost twice what plain ones do (reads: a check).
+                units[p.table.name] = units.get(p.table.name, 0.0) + 2 * (
+                    capacity.read_units(attributes.item_size(old) if old else 0, True)
+                    if p.kind == "ConditionCheck" else capacity.write_units(
+                        *(attributes.item_size(x) for x in (old, new) if x)))
                 if p.kind != "ConditionCheck":
                     changes.append(Change(p.table, p.key, old, new))  # type: ignore[arg-type]
             if any(r["Code"] != "None" for r in reasons):
@@ -82,8 +88,8 @@ class Transactions:
                     f"Transaction cancelled, please refer cancellation reasons for specific "
                     f"reasons [{codes}]", CancellationReasons=reasons)
             commit(self.store, conn, changes, ctx.region)
-        retrying(self.store, work)
-        return {}
+            return units
+        return capacity.report_many(req, retrying(self.store, work), write=True)
 
     def _plan(self, ctx: RequestContext, entry: dict[str, Any]) -> _Planned:
         given = [k for k in _KINDS if k in entry]
@@ -108,11 +114,7 @@ class Transactions:
             requests.check_size(item)
         else:
             key = request_key(table, attributes.ingest_item(spec["Key"]))
-        for action in update.actions if update else ():
-            if action.path.steps[0] in table.key_names:
-                raise invalid("One or more parameter values were invalid: Cannot update "
-                              f"attribute {action.path.steps[0]}. This attribute is part of "
-                              "the key")
+        requests.check_keys_untouched(update, table)
         return _Planned(kind, table, key, condition, item, update,
                         requests.return_on_failure(spec))
 
@@ -127,6 +129,7 @@ class Transactions:
             wanted.append((table, request_key(table, attributes.ingest_item(spec["Key"])),
                            paths))
         responses = []
+        units: dict[str, float] = {}
         # One consistent view of every item: a write transaction on SQLite (writers wait),
         # a repeatable-read snapshot on PostgreSQL.
         with self.store.write() as conn:
@@ -134,11 +137,13 @@ class Transactions:
                 conn.execute(sa.text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ"))
             for table, key, paths in wanted:
                 item = read_on(conn, table, key)
+                units[table.name] = units.get(table.name, 0.0) + 2 * capacity.read_units(
+                    attributes.item_size(item) if item else 0, True)
                 if item is None:
                     responses.append({})
                     continue
                 responses.append({"Item": project(item, paths) if paths else item})
-        return {"Responses": responses}
+        return {"Responses": responses, **capacity.report_many(req, units, write=False)}
 
 
 class _Failed:

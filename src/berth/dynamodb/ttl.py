@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from ..api.app import RequestContext, quick_read
 from ..state.store import Store
-from .catalog import Catalog, ItemKey, key_attributes, table_name, table_of
+from .catalog import Catalog, ItemKey, key_attributes, row_to_change, table_name, table_of
 from .errors import invalid, table_not_found
 from .schema import dynamodb_items, dynamodb_tables
 from .storage import Change, commit, expiry, read_for_write, retrying
@@ -45,13 +45,8 @@ class TimeToLive:
 
     def update_time_to_live(self, ctx: RequestContext, req: dict[str, Any]) -> dict[str, Any]:
         spec = req["TimeToLiveSpecification"]
-        name = table_name(req["TableName"], ctx.region)
         with self.store.write() as conn:
-            row = conn.execute(sa.select(dynamodb_tables).where(
-                dynamodb_tables.c.region == ctx.region,
-                dynamodb_tables.c.name == name)).mappings().first()
-            if row is None:
-                raise table_not_found(name)
+            row = row_to_change(conn, ctx.region, req["TableName"])
             current = row["ttl_attribute"]
             if spec["Enabled"]:
                 if current is not None:

@@ -238,24 +238,31 @@ class _Parser:
             return In(left, tuple(choices))
         raise self.syntax_error(token)
 
-    def operand(self) -> Operand:
-        """An operand of a condition: a path, a value, or size(path)."""
+    def _operand(self, call: Callable[[str], Operand]) -> Operand:
+        """A value, a path, or a function call (`call` parses it, given its name)."""
         token = self.peek()
         if token.kind == "value":
             self.next()
             return self.value(token)
         if token.kind == "word" and self.peek(1).text == "(":
             self.next()
-            if token.text != "size":
-                if token.text in CONDITION_FUNCTIONS:
-                    raise self.error("The function is not allowed to be used this way in an "
-                                     f"expression; function: {token.text}")
-                raise self._function_misplaced(token.text)
-            arg, = self.arguments("size", 1, self.operand)
-            return Size(self._needs_path("size", arg))
+            return call(token.text)
         if token.kind in ("word", "name"):
             return self.path()
         raise self.syntax_error(token)
+
+    def operand(self) -> Operand:
+        """An operand of a condition: a path, a value, or size(path)."""
+        return self._operand(self._condition_call)
+
+    def _condition_call(self, name: str) -> Operand:
+        if name != "size":
+            if name in CONDITION_FUNCTIONS:
+                raise self.error("The function is not allowed to be used this way in an "
+                                 f"expression; function: {name}")
+            raise self._function_misplaced(name)
+        arg, = self.arguments("size", 1, self.operand)
+        return Size(self._needs_path("size", arg))
 
     def arguments(self, name: str, count: int, operand: Callable[[], Operand]
                   ) -> tuple[Operand, ...]:
@@ -350,27 +357,21 @@ class _Parser:
         return left
 
     def update_operand(self) -> Operand:
-        token = self.peek()
-        if token.kind == "value":
-            self.next()
-            return self.value(token)
-        if token.kind == "word" and self.peek(1).text == "(":
-            self.next()
-            name = token.text
-            if name not in UPDATE_FUNCTIONS:
-                if name in CONDITION_FUNCTIONS or name == "size":
-                    raise self.error("The function is not allowed in an update expression; "
-                                     f"function: {name}")
-                raise self.error(f"Invalid function name; function: {name}")
-            first, second = self.arguments(name, 2, self.update_operand)
-            if name == "if_not_exists":
-                return IfNotExists(self._needs_path(name, first), second)
-            for arg in (first, second):
-                self._scalar_operand(name, arg, ("L",))
-            return ListAppend(first, second)
-        if token.kind in ("word", "name"):
-            return self.path()
-        raise self.syntax_error(token)
+        """An operand of a SET value: a path, a value, if_not_exists or list_append."""
+        return self._operand(self._update_call)
+
+    def _update_call(self, name: str) -> Operand:
+        if name not in UPDATE_FUNCTIONS:
+            if name in CONDITION_FUNCTIONS or name == "size":
+                raise self.error("The function is not allowed in an update expression; "
+                                 f"function: {name}")
+            raise self.error(f"Invalid function name; function: {name}")
+        first, second = self.arguments(name, 2, self.update_operand)
+        if name == "if_not_exists":
+            return IfNotExists(self._needs_path(name, first), second)
+        for arg in (first, second):
+            self._scalar_operand(name, arg, ("L",))
+        return ListAppend(first, second)
 
 
 def _check_overlaps(paths: list[Path], parser: _Parser) -> None:

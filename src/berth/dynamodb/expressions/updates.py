@@ -131,35 +131,26 @@ def _container(item: Item, steps: tuple[Step, ...]) -> AttributeValue:
     return value  # type: ignore[no-any-return]
 
 
+def _holder(item: Item, steps: tuple[Step, ...]) -> Any:
+    """The list or the members' dict that holds the last step of a path."""
+    held = _container(item, steps).get("L" if isinstance(steps[-1], int) else "M")
+    if held is None:
+        raise _bad_path()
+    return held
+
+
 def _assign(item: Item, steps: tuple[Step, ...], value: AttributeValue) -> None:
-    parent = _container(item, steps)
-    last = steps[-1]
-    if isinstance(last, int):
-        elements = parent.get("L")
-        if elements is None:
-            raise _bad_path()
-        if last < len(elements):
-            elements[last] = value
-        else:
-            elements.append(value)
+    held, last = _holder(item, steps), steps[-1]
+    if isinstance(last, int) and last >= len(held):
+        held.append(value)      # past the end of a list: appended
     else:
-        members = parent.get("M")
-        if members is None:
-            raise _bad_path()
-        members[last] = value
+        held[last] = value
 
 
 def _remove(item: Item, steps: tuple[Step, ...]) -> None:
-    parent = _container(item, steps)
-    last = steps[-1]
+    held, last = _holder(item, steps), steps[-1]
     if isinstance(last, int):
-        elements = parent.get("L")
-        if elements is None:
-            raise _bad_path()
-        if last < len(elements):
-            del elements[last]
+        if last < len(held):
+            del held[last]
     else:
-        members = parent.get("M")
-        if members is None:
-            raise _bad_path()
-        members.pop(last, None)
+        held.pop(last, None)
