@@ -23,7 +23,7 @@ Documented rules (Developer Guide, "Condition expressions" and "Update expressio
 from __future__ import annotations
 
 import base64
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any
 
 from berth.dynamodb.expressions.syntax import (And, Arithmetic, Between, Compare, Function,
@@ -31,6 +31,8 @@ from berth.dynamodb.expressions.syntax import (And, Arithmetic, Between, Compare
                                                Value)
 
 MISSING = object()
+# Exact for sums of storable numbers (Python's default context keeps only 28 digits).
+EXACT = Context(prec=400)
 
 
 class Invalid(Exception):
@@ -173,14 +175,15 @@ def set_value(op: Any, item: dict[str, Any]) -> Any:
     a, b = set_value(op.left, item), set_value(op.right, item)
     if a[0] != "N" or b[0] != "N":
         raise Invalid("arithmetic on a non-number")
-    return ("N", _storable(a[1] + b[1] if op.op == "+" else a[1] - b[1]))
+    return ("N", _storable(EXACT.add(a[1], b[1]) if op.op == "+" else
+                           EXACT.subtract(a[1], b[1])))
 
 
 def _storable(value: Decimal) -> Decimal:
     """A Number result must fit: 38 significant digits, magnitude below 1E126 and, unless
     zero, at least 1E-130."""
     if value:
-        digits = value.normalize().as_tuple().digits
+        digits = value.normalize(EXACT).as_tuple().digits
         if len(digits) > 38 or abs(value) >= Decimal("1E126") or abs(value) < Decimal("1E-130"):
             raise Invalid("number out of range")
     return value
@@ -236,7 +239,7 @@ def apply_update(update: Any, item: dict[str, Any]) -> dict[str, Any]:
         elif current[0] != value[0]:
             raise Invalid("ADD of another type")
         elif value[0] == "N":
-            after[name] = ("N", _storable(current[1] + value[1]))
+            after[name] = ("N", _storable(EXACT.add(current[1], value[1])))
         else:
             after[name] = (value[0], current[1] | value[1])
     for path, value in deletes:
