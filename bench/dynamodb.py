@@ -1,5 +1,7 @@
 """DynamoDB throughput and latency: PutItem, GetItem and Query (100 items), berth against moto's
-server, same calls, same clients, same run.
+server, same calls, same clients, same run. "srv CPU µs/req" is each server's CPU time per
+completed request in the window (bench/api.py's measure; the figure a loaded machine disturbs
+least).
 
 The clients are bench/api.py's (SigV4-signed per request, one keep-alive connection per client
 process, closed loop); PutItem writes a new item every request. Both servers get the same table
@@ -110,7 +112,8 @@ def run(duration: float = 2.0, warmup: float = 0.5, runs: int = 2, **_: Any) -> 
     table = Table(title=f"DynamoDB: berth vs moto {version('moto')} (median of {runs} runs × "
                         f"{duration:g} s, {warmup:g} s warm-up)", title_justify="left")
     for name in ("operation", "clients", "berth req/s", "moto req/s", "ratio",
-                 "berth p50/p99 ms", "moto p50/p99 ms", "errors", "target"):
+                 "berth p50/p99 ms", "moto p50/p99 ms", "srv CPU µs/req berth/moto", "errors",
+                 "target"):
         table.add_column(name, justify="left" if name in ("operation", "target") else "right")
     met, valid, notes = True, True, []
     for op in OPERATIONS:
@@ -126,7 +129,7 @@ def run(duration: float = 2.0, warmup: float = 0.5, runs: int = 2, **_: Any) -> 
             table.add_row(op, str(clients), f"{b.reqs:,.0f}", f"{m.reqs:,.0f}",
                           Text(f"{ratio:.1f}×", style="bold"),
                           f"{b.p50_ms:.2f} / {b.p99_ms:.2f}", f"{m.p50_ms:.2f} / {m.p99_ms:.2f}",
-                          str(errors), Text(f"≥{TARGET_RATIO:g}× {'✓' if hit else '✗'}",
+                          f"{b.server_cpu_us:,.0f} / {m.server_cpu_us:,.0f}", str(errors), Text(f"≥{TARGET_RATIO:g}× {'✓' if hit else '✗'}",
                                             style="green" if hit else "red"))
     renderables: list[Any] = [table, Text(
         f"load avg {load_before} before / {_loadavg()} after; clients and servers share the "
