@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -28,7 +27,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from bench.api import (REGION, ClientPool, Result, Run, Target, _loadavg,  # noqa: E402
-                       command_line, measure_job, start_berth, start_moto)
+                       command_line, measure_job, median_run, start_berth, start_moto)
 
 TABLE = "bench"
 CLIENT_COUNTS = (1, 4)
@@ -118,7 +117,8 @@ def run(duration: float = 2.0, warmup: float = 0.5, runs: int = 2, **_: Any) -> 
     met, valid, notes = True, True, []
     for op in OPERATIONS:
         for clients in CLIENT_COUNTS:
-            b, m = (_median(results[(name, op, clients)]) for name in ("berth", "moto"))
+            b, m = (median_run(results[(name, op, clients)]) for name in ("berth", "moto"))
+            assert b is not None and m is not None
             ratio = b.reqs / m.reqs if m.reqs else float("inf")
             hit = ratio >= TARGET_RATIO
             met &= hit
@@ -139,13 +139,6 @@ def run(duration: float = 2.0, warmup: float = 0.5, runs: int = 2, **_: Any) -> 
                             f" (berth ≥ {TARGET_RATIO:g}× moto req/s on every row)",
                             style="bold green" if met and valid else "bold red"))
     return Result(renderables, met, valid)
-
-
-def _median(runs: list[Run]) -> Run:
-    return Run(statistics.median(r.reqs for r in runs), statistics.median(r.p50_ms for r in runs),
-               statistics.median(r.p99_ms for r in runs), sum(r.errors for r in runs),
-               next((r.error_sample for r in runs if r.error_sample), None),
-               statistics.median(r.server_cpu_us for r in runs))
 
 
 def main(argv: list[str] | None = None) -> int:
